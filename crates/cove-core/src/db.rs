@@ -1,0 +1,159 @@
+//! Storage: SQLite (embedded default) or PostgreSQL, behind one handle.
+//!
+//! Queries are written once in the SQL both databases share and run through
+//! sqlx's `Any` driver: ids are UUIDv7 text, times are `i64` microseconds,
+//! money is `i64` fen, and `$1`-style placeholders work on both.
+//!
+//! SQLite allows one writer at a time; rather than let concurrent write
+//! transactions fail with `SQLITE_BUSY`, all writes go through a pool of one
+//! connection and reads use a separate pool. On PostgreSQL both are one pool.
+
+use crate::config::Config;
+use crate::error::Result;
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+pub type Conn = sqlx::AnyConnection;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    write: AnyPool,
+    read: AnyPool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens the database the configuration names (SQLite under the data dir by default).
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        match &config.database_url {
+            Some(url) => Self::connect_url(url.expose()).await,
+            None => {
+                std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                    format!("cannot create data dir {}", config.data_dir.display())
+                })?;
+                let path = config.data_dir.join("cove.db");
+                Self::connect_url(&format!("sqlite://{}?mode=rwc", path.display())).await
+            }
+        }
+    }
+
+    pub async fn connect_url(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url).context("invalid database URL")?;
+        if url.starts_with("sqlite:") {
+            let pool = |max: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options.clone())
+            };
+            let write = pool(1).await.context("cannot open the SQLite database")?;
+            let read = pool(8).await.context("cannot open the SQLite database")?;
+            Ok(Self {
+                backend: Backend::Sqlite,
+                write,
+                read,
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .context("cannot connect to PostgreSQL")?;
+            Ok(Self {
+                backend: Backend::Postgres,
+                write: pool.clone(),
+                read: pool,
+            })
+        } else {
+            anyhow::bail!("unsupported database URL: use sqlite:// or postgres://")
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Brings the schema up to date; safe to run on every start and from several nodes.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.write)
+            .await
+            .context("migration failed")?;
+        Ok(())
+    }
+
+    /// The pool for writes and for reads that must see the latest writes.
+    pub fn pool(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// The pool for reads (listings, reports); on SQLite it never waits for the writer.
+    pub fn read(&self) -> &AnyPool {
+        &self.read
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// Row locking for claim queries: PostgreSQL skips rows other nodes hold;
+    /// SQLite has a single writer, so there is nothing to skip.
+    pub fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// Is the database reachable right now?
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.read).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// A new time-ordered id (UUIDv7) as stored in the database.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,18 @@
+//! Cove's domain: one module per capability, with its types, rules and SQL.
+//!
+//! Everything here is independent of HTTP; the server crate maps [`Error`] to
+//! responses and calls these functions with a [`db::Db`].
+
+pub mod access;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod idempotency;
+pub mod jobs;
+pub mod network;
+pub mod secret;
+
+pub use error::{Error, Result};

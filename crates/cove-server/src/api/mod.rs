@@ -1,0 +1,24 @@
+//! The JSON API under `/api/v1`, one router per capability.
+
+pub mod network;
+pub mod system;
+pub mod team;
+
+use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(team::router())
+        .merge(system::router())
+        .merge(network::router())
+}
+
+/// A page of a listing: `limit` items before the cursor `before`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct Page {
+    /// Return items older than this id.
+    pub before: Option<String>,
+    /// At most this many items (1–500, default 50).
+    pub limit: Option<i64>,
+}

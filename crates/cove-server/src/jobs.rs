@@ -1,0 +1,31 @@
+//! The job handlers this server runs, and its recurring schedules.
+
+use cove_core::clock::{self, DAY};
+use cove_core::jobs::Registry;
+
+/// Cove's own handlers plus `extra` (tests and embedders add theirs).
+pub fn registry(extra: Registry) -> Registry {
+    extra
+        .handle("system.prune", |ctx| async move {
+            let now = clock::now();
+            let pool = ctx.db.pool();
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM login_failures WHERE window_start < $1")
+                .bind(now - DAY)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM jobs WHERE state = 'done' AND finished_at < $1")
+                .bind(now - 7 * DAY)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(now - 30 * DAY)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+        .every("system.prune.hourly", "system.prune", 3600)
+}
