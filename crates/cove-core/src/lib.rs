@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod idempotency;
+pub mod insight;
 pub mod jobs;
 pub mod network;
 pub mod secret;

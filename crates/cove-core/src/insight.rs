@@ -1,0 +1,1 @@
+//! Insight: KPIs, funnels and reports over the brand's data.
