@@ -672,56 +672,61 @@ pub async fn create_session(
     Ok(NewSession { token, csrf })
 }
 
-type PrincipalRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<i64>,
-);
+/// The user columns a principal is built from.
+#[derive(sqlx::FromRow)]
+struct PrincipalRow {
+    user_id: String,
+    email: String,
+    name: String,
+    role: String,
+    store_id: Option<String>,
+    reseller_id: Option<String>,
+    locale: String,
+    disabled_at: Option<i64>,
+}
+
+const PRINCIPAL_COLUMNS: &str =
+    "u.id AS user_id, u.email, u.name, u.role, u.store_id, u.reseller_id, u.locale, u.disabled_at";
 
 fn principal_from(row: PrincipalRow, via: Via) -> Result<Principal> {
-    let (user_id, email, name, role, store_id, reseller_id, locale, disabled) = row;
-    if disabled.is_some() {
+    if row.disabled_at.is_some() {
         return Err(Error::Unauthenticated);
     }
     Ok(Principal {
-        user_id,
-        email,
-        name,
-        role: role.parse()?,
-        store_id,
-        reseller_id,
-        locale,
+        user_id: row.user_id,
+        email: row.email,
+        name: row.name,
+        role: row.role.parse()?,
+        store_id: row.store_id,
+        reseller_id: row.reseller_id,
+        locale: row.locale,
         via,
     })
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    csrf_token: String,
+    expires_at: i64,
+    #[sqlx(flatten)]
+    user: PrincipalRow,
 }
 
 /// The principal behind a session cookie; slides the expiry forward when half used.
 pub async fn session_principal(db: &Db, cfg: &AuthConfig, token: &str) -> Result<Principal> {
     let now = clock::now();
     let hash = token_hash(token);
-    let row: Option<(String, i64, String, String, String, String, Option<String>, Option<String>, String, Option<i64>)> =
-        sqlx::query_as(
-            "SELECT s.csrf_token, s.expires_at, u.id, u.email, u.name, u.role, u.store_id, u.reseller_id, u.locale, u.disabled_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1",
-        )
-        .bind(&hash)
-        .fetch_optional(db.read())
-        .await?;
-    let Some((csrf, expires_at, id, email, name, role, store_id, reseller_id, locale, disabled)) =
-        row
-    else {
+    let row: Option<SessionRow> = sqlx::query_as(&format!(
+        "SELECT s.csrf_token, s.expires_at, {PRINCIPAL_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"
+    ))
+    .bind(&hash)
+    .fetch_optional(db.read())
+    .await?;
+    let Some(row) = row.filter(|r| r.expires_at > now) else {
         return Err(Error::Unauthenticated);
     };
-    if expires_at <= now {
-        return Err(Error::Unauthenticated);
-    }
     let ttl = cfg.session_ttl_secs * SECOND;
-    if expires_at - now < ttl / 2 {
+    if row.expires_at - now < ttl / 2 {
         sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
             .bind(now + ttl)
             .bind(&hash)
@@ -729,17 +734,10 @@ pub async fn session_principal(db: &Db, cfg: &AuthConfig, token: &str) -> Result
             .await?;
     }
     principal_from(
-        (
-            id,
-            email,
-            name,
-            role,
-            store_id,
-            reseller_id,
-            locale,
-            disabled,
-        ),
-        Via::Session { csrf },
+        row.user,
+        Via::Session {
+            csrf: row.csrf_token,
+        },
     )
 }
 
@@ -789,10 +787,10 @@ pub async fn create_token(
     }
     let parsed: Vec<Scope> = scopes.iter().map(|s| s.parse()).collect::<Result<_>>()?;
     for scope in &parsed {
-        if !owner
+        if owner
             .role
             .grant(scope.area)
-            .is_some_and(|g| g >= scope.access)
+            .is_none_or(|g| g < scope.access)
         {
             return Err(Error::Forbidden(
                 format!("the {} role cannot grant {scope}", owner.role).into(),
@@ -871,62 +869,49 @@ pub async fn revoke_token(db: &Db, actor: &Actor, id: &str) -> Result<()> {
     Ok(())
 }
 
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    token_id: String,
+    scopes: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    #[sqlx(flatten)]
+    user: PrincipalRow,
+}
+
 /// The principal behind a bearer token.
 pub async fn token_principal(db: &Db, secret: &str) -> Result<Principal> {
     let now = clock::now();
-    let row: Option<(String, String, Option<i64>, Option<i64>, Option<i64>, String, String, String, String, Option<String>, Option<String>, String, Option<i64>)> =
-        sqlx::query_as(
-            "SELECT t.id, t.scopes, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.email, u.name, u.role, u.store_id, u.reseller_id, u.locale, u.disabled_at \
-             FROM api_tokens t JOIN users u ON u.id = t.created_by WHERE t.token_hash = $1",
-        )
-        .bind(token_hash(secret))
-        .fetch_optional(db.read())
-        .await?;
-    let Some((
-        token_id,
-        scopes,
-        expires_at,
-        revoked_at,
-        last_used_at,
-        id,
-        email,
-        name,
-        role,
-        store_id,
-        reseller_id,
-        locale,
-        disabled,
-    )) = row
-    else {
+    let row: Option<TokenRow> = sqlx::query_as(&format!(
+        "SELECT t.id AS token_id, t.scopes, t.expires_at, t.revoked_at, t.last_used_at, {PRINCIPAL_COLUMNS} \
+         FROM api_tokens t JOIN users u ON u.id = t.created_by WHERE t.token_hash = $1"
+    ))
+    .bind(token_hash(secret))
+    .fetch_optional(db.read())
+    .await?;
+    let Some(row) = row else {
         return Err(Error::Unauthenticated);
     };
-    if revoked_at.is_some() || expires_at.is_some_and(|e| e <= now) {
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
         return Err(Error::Unauthenticated);
     }
-    if last_used_at.is_none_or(|t| now - t > MINUTE) {
+    if row.last_used_at.is_none_or(|t| now - t > MINUTE) {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
-            .bind(&token_id)
+            .bind(&row.token_id)
             .execute(db.pool())
             .await?;
     }
-    let scopes = scopes
+    let scopes = row
+        .scopes
         .split_whitespace()
         .filter_map(|s| s.parse().ok())
         .collect();
     principal_from(
-        (
-            id,
-            email,
-            name,
-            role,
-            store_id,
-            reseller_id,
-            locale,
-            disabled,
-        ),
+        row.user,
         Via::Token {
-            id: token_id,
+            id: row.token_id,
             scopes,
         },
     )

@@ -2,10 +2,23 @@
 //! its stores, resellers, team, catalog, members, devices, orders and events
 //! over the past three years. Deterministic for a given seed.
 
+mod bulk;
+mod calendar;
+mod catalog;
+mod customers;
+mod events;
+mod history;
+mod network;
+mod orders;
 mod team;
+#[cfg(test)]
+mod tests;
 
+use crate::clock::DAY;
 use crate::db::Db;
+use serde::Serialize;
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 /// The password of every demo sign-in (demo data only).
 pub const DEMO_PASSWORD: &str = "aurora-demo-2026";
@@ -30,15 +43,19 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         sqlx::query_scalar("SELECT value FROM settings WHERE key = 'demo.seeded'")
             .fetch_optional(db.pool())
             .await?;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let mut phases = Vec::new();
     if already.is_none() {
-        team::seed(db, options).await?;
+        phases = seed_brand(db, options).await?;
         sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ('demo.seeded', $1, $2)")
             .bind(json!({ "members": options.members, "seed": options.seed }).to_string())
             .bind(crate::clock::now())
             .execute(db.pool())
             .await?;
     }
+    let t = Instant::now();
+    let counts = Counts::load(db).await?;
+    phases.push(("counts".to_owned(), t.elapsed()));
     let sign_ins = team::sign_ins();
     let url = options.public_url.trim_end_matches('/').to_owned();
     let manifest = json!({
@@ -49,6 +66,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
             "api_docs": format!("{url}/api/docs"),
             "openapi": format!("{url}/openapi.json"),
         },
+        "counts": counts,
         "password": DEMO_PASSWORD,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
     });
@@ -61,6 +79,16 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
             started.elapsed().as_secs_f64()
         ));
     }
+    summary.push_str(&counts.describe());
+    if !phases.is_empty() {
+        summary.push_str("Phases:");
+        for (name, took) in &phases {
+            summary.push_str(&format!(" {name} {:.2} s", took.as_secs_f64()));
+            summary.push_str(if name == "events" { ")," } else { "," });
+        }
+        summary.pop();
+        summary.push_str(".\n");
+    }
     summary.push_str(&format!(
         "Console: {url}/admin   Storefront: {url}/   API: {url}/api/docs\n"
     ));
@@ -71,4 +99,189 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         summary.push_str(&format!("  {role:<20} {email}\n"));
     }
     Ok(Report { manifest, summary })
+}
+
+/// Seeds the network, team, catalog and three years of history; returns the
+/// time each phase took.
+async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, Duration)>> {
+    let mut phases = Vec::new();
+    let now = crate::clock::now();
+    let t = Instant::now();
+    team::seed(db, options).await?;
+    phases.push(("team".to_owned(), t.elapsed()));
+    let t = Instant::now();
+    let calendar = calendar::Calendar::new(now)?;
+    let products = catalog::seed(db, calendar.start).await?;
+    let network = network::Network::load(db).await?;
+    phases.push(("catalog".to_owned(), t.elapsed()));
+    let world = history::World {
+        pickers: customers::Pickers::new(&network, options.seed)?,
+        shelf: orders::Shelf::new(&products, calendar.start + 540 * DAY)?,
+        calendar,
+        products,
+        network,
+    };
+    let timings = history::seed(db, world, options.members, options.seed).await?;
+    phases.extend([
+        ("history".to_owned(), timings.total),
+        ("(within it: generating".to_owned(), timings.generate),
+        ("writing members".to_owned(), timings.members),
+        ("orders".to_owned(), timings.orders),
+        ("order lines".to_owned(), timings.lines),
+        ("devices".to_owned(), timings.devices),
+        ("events".to_owned(), timings.events),
+    ]);
+    Ok(phases)
+}
+
+/// What the demo holds, as `demo.json` and the summary report it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Counts {
+    pub members: i64,
+    /// Members with at least one paid order (completed, shipped or paid).
+    pub buyers: i64,
+    /// Buyers with two or more paid orders.
+    pub repeat_buyers: i64,
+    pub repeat_purchase_rate: f64,
+    pub orders: i64,
+    pub paid_orders: i64,
+    /// Gross merchandise value of paid orders.
+    pub gmv_fen: i64,
+    pub average_order_value_fen: i64,
+    /// GMV per buyer over the three years.
+    pub lifetime_value_fen: i64,
+    pub devices: i64,
+    pub devices_bound: i64,
+    pub members_with_bound_device: i64,
+    pub events: i64,
+    /// Visits: Mini Program opens and storefront home pages.
+    pub visits: i64,
+    pub visits_per_member: f64,
+    pub tiers: std::collections::BTreeMap<String, i64>,
+    pub joined_channels: std::collections::BTreeMap<String, i64>,
+    pub order_channels: std::collections::BTreeMap<String, i64>,
+}
+
+const PAID: &str = "status IN ('completed', 'shipped', 'paid')";
+
+impl Counts {
+    pub async fn load(db: &Db) -> anyhow::Result<Self> {
+        let pool = db.pool();
+        let count =
+            |sql: String| async move { sqlx::query_scalar::<_, i64>(&sql).fetch_one(pool).await };
+        let groups = |sql: &'static str| async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+            Ok::<_, sqlx::Error>(
+                rows.into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            )
+        };
+        let members = count("SELECT COUNT(*) FROM members".into()).await?;
+        let (buyers, repeat_buyers): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM (SELECT member_id, COUNT(*) AS n FROM orders WHERE {PAID} AND member_id IS NOT NULL GROUP BY member_id) per_member"
+        ))
+        .fetch_one(pool)
+        .await?;
+        let orders = count("SELECT COUNT(*) FROM orders".into()).await?;
+        let (paid_orders, gmv_fen): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(total_fen), 0) AS BIGINT) FROM orders WHERE {PAID}"
+        ))
+        .fetch_one(pool)
+        .await?;
+        let devices = count("SELECT COUNT(*) FROM devices".into()).await?;
+        let devices_bound =
+            count("SELECT COUNT(*) FROM devices WHERE member_id IS NOT NULL".into()).await?;
+        let members_with_bound_device = count(
+            "SELECT COUNT(DISTINCT member_id) FROM devices WHERE member_id IS NOT NULL".into(),
+        )
+        .await?;
+        let events = count("SELECT COUNT(*) FROM events".into()).await?;
+        let visits = count(
+            "SELECT COUNT(*) FROM events WHERE name IN ('Mini Program Opened', 'Home')".into(),
+        )
+        .await?;
+        let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        Ok(Self {
+            members,
+            buyers,
+            repeat_buyers,
+            repeat_purchase_rate: (ratio(repeat_buyers, buyers) * 10_000.0).round() / 10_000.0,
+            orders,
+            paid_orders,
+            gmv_fen,
+            average_order_value_fen: ratio(gmv_fen, paid_orders) as i64,
+            lifetime_value_fen: ratio(gmv_fen, buyers) as i64,
+            devices,
+            devices_bound,
+            members_with_bound_device,
+            events,
+            visits,
+            visits_per_member: (ratio(visits, members) * 100.0).round() / 100.0,
+            tiers: groups("SELECT tier, COUNT(*) FROM members GROUP BY tier").await?,
+            joined_channels: groups(
+                "SELECT joined_channel, COUNT(*) FROM members GROUP BY joined_channel",
+            )
+            .await?,
+            order_channels: groups("SELECT channel, COUNT(*) FROM orders GROUP BY channel").await?,
+        })
+    }
+
+    /// The counts as summary lines.
+    pub fn describe(&self) -> String {
+        let pct = |a: i64, b: i64| {
+            if b > 0 {
+                100.0 * a as f64 / b as f64
+            } else {
+                0.0
+            }
+        };
+        let tiers = ["regular", "silver", "gold", "diamond"]
+            .iter()
+            .map(|t| {
+                let n = self.tiers.get(*t).copied().unwrap_or(0);
+                format!("{t} {:.1}%", pct(n, self.members))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        // An indicative rate for the case's US-dollar figure.
+        const CNY_PER_USD: f64 = 7.2;
+        format!(
+            "Members {} ({tiers}); {:.1}% bound a device; {:.1} visits each, {} events.\n\
+             Orders {} ({} paid) from {} buyers; GMV ¥{}; average order ¥{}; \
+             repeat purchase rate {:.1}%; lifetime value ¥{} (about US${}).\n\
+             Devices {} ({} bound, {:.1}%).\n",
+            thousands(self.members),
+            pct(self.members_with_bound_device, self.members),
+            self.visits_per_member,
+            thousands(self.events),
+            thousands(self.orders),
+            thousands(self.paid_orders),
+            thousands(self.buyers),
+            thousands(self.gmv_fen / 100),
+            thousands(self.average_order_value_fen / 100),
+            100.0 * self.repeat_purchase_rate,
+            thousands(self.lifetime_value_fen / 100),
+            thousands((self.lifetime_value_fen as f64 / 100.0 / CNY_PER_USD) as i64),
+            thousands(self.devices),
+            thousands(self.devices_bound),
+            pct(self.devices_bound, self.devices),
+        )
+    }
+}
+
+/// 1234567 as "1,234,567".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -1,0 +1,10 @@
+//! End-to-end tests of the foundation: a real server on port 0 against a
+//! fresh SQLite or PostgreSQL database (see `common`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod errors;
+mod jobs;
+mod system;

@@ -1,0 +1,266 @@
+// Cove's console and storefront in headless Chromium, against the real binary
+// seeded with the demo brand.
+//
+//   cd tests/browser && npm install && node --test
+//
+// COVE_BIN picks the binary (default target/debug/cove), CHROMIUM the browser
+// (default /usr/bin/chromium). With COVE_DATABASE_URL set, the run uses a
+// fresh PostgreSQL database created through COVE_TEST_PG_ADMIN_URL
+// (default: the same server's `postgres` database).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const bin = path.resolve(root, process.env.COVE_BIN || "target/debug/cove");
+const shots = path.join(root, "target/screenshots");
+
+let server;
+let serverLog = "";
+let dataDir;
+let base;
+let demo;
+let browser;
+let pgDatabase;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function psql(adminUrl, sql) {
+  const r = spawnSync("psql", [adminUrl, "-v", "ON_ERROR_STOP=1", "-c", sql], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr || r.error}`);
+}
+
+/** A fresh PostgreSQL database for this run; returns its URL. */
+function freshPostgres(url) {
+  const admin = process.env.COVE_TEST_PG_ADMIN_URL || Object.assign(new URL(url), { pathname: "/postgres" }).toString();
+  pgDatabase = { admin, name: `cove_browser_${process.pid}_${Date.now()}` };
+  psql(admin, `CREATE DATABASE ${pgDatabase.name}`);
+  return Object.assign(new URL(admin), { pathname: `/${pgDatabase.name}` }).toString();
+}
+
+async function waitReady(timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`cove exited with ${server.exitCode}:\n${serverLog}`);
+    try {
+      const res = await fetch(`${base}/readyz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`cove was not ready in time:\n${serverLog}`);
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(path.join(os.tmpdir(), "cove-browser-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, COVE_LISTEN: `127.0.0.1:${port}`, COVE_DATA_DIR: dataDir };
+  if (process.env.COVE_DATABASE_URL) env.COVE_DATABASE_URL = freshPostgres(process.env.COVE_DATABASE_URL);
+  server = spawn(bin, ["demo", "--members", "2000"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  server.stdout.on("data", (d) => (serverLog += d));
+  server.stderr.on("data", (d) => (serverLog += d));
+  await waitReady(240_000);
+  demo = JSON.parse(readFileSync(path.join(dataDir, "demo.json"), "utf8"));
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.once("exit", r));
+    server.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (server.exitCode === null) server.kill("SIGKILL");
+  }
+  if (pgDatabase) psql(pgDatabase.admin, `DROP DATABASE IF EXISTS ${pgDatabase.name} WITH (FORCE)`);
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+function signIn(role) {
+  const entry = demo.sign_ins.find((s) => s.role === role);
+  assert.ok(entry, `demo.json has a ${role} sign-in`);
+  return entry;
+}
+
+async function console_(viewport = { width: 1440, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  return { context, page };
+}
+
+async function login(page, { email, password }) {
+  await page.goto(`${base}/admin`);
+  assert.match(page.url(), /\/admin\/login\?next=\/admin$/);
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL(`${base}/admin`), page.click("#login-form button[type=submit]")]);
+}
+
+test("the sign-in page renders, and a wrong password is explained", async () => {
+  const { context, page } = await console_();
+  const res = await page.goto(`${base}/admin/login`);
+  assert.equal(res.status(), 200);
+  assert.equal(await page.locator("#login-form input[name=email]").count(), 1);
+  assert.equal(await page.locator("#login-form input[type=password]").count(), 1);
+  await page.screenshot({ path: path.join(shots, "login.png") });
+
+  const admin = signIn("admin");
+  await page.fill("#email", admin.email);
+  await page.fill("#password", "not the password");
+  await Promise.all([page.waitForLoadState("load"), page.click("#login-form button[type=submit]")]);
+  await page.waitForSelector("#login-error");
+  assert.match(await page.textContent("#login-error"), /邮箱或密码错误|Wrong email or password/);
+  assert.equal(await page.inputValue("#email"), admin.email, "the email is kept");
+  assert.equal((await context.cookies()).filter((c) => c.name === "cove_session").length, 0);
+  await context.close();
+});
+
+test("an admin sees the dashboard, every area, English labels, and can sign out", async () => {
+  const { context, page } = await console_();
+  await login(page, signIn("admin"));
+
+  const kpis = page.locator("#kpis [data-kpi]");
+  assert.equal(await kpis.count(), 6);
+  for (const id of ["members", "new-members", "orders", "gmv", "repeat", "binding"]) {
+    const value = (await page.textContent(`[data-kpi="${id}"] .kpi-value`)).trim();
+    assert.match(value, /^(¥?[\d,.]+(%|万|亿|M)?|—)$/, `${id} shows a figure, got ${value}`);
+  }
+  await page.waitForSelector("#sales-chart[data-rendered] canvas");
+  await page.waitForSelector("#members-chart[data-rendered] canvas");
+  const box = await page.locator("#sales-chart canvas").first().boundingBox();
+  assert.ok(box && box.width > 300 && box.height > 200, "the sales chart is drawn at size");
+
+  const nav = page.locator("#nav a");
+  const labels = await nav.allTextContents();
+  assert.ok(labels.includes("系统"), `navigation shows System: ${labels}`);
+  assert.equal(labels.length, 11, "home and all ten areas");
+  await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
+
+  // The sales chart switches between GMV and orders.
+  await page.click('#sales-metric button[data-metric="orders"]');
+  assert.equal(await page.getAttribute("#sales-chart", "data-metric"), "orders");
+  assert.equal(await page.getAttribute('#sales-metric button[data-metric="orders"]', "aria-pressed"), "true");
+
+  // Network: stores and resellers from the demo.
+  await page.click('#nav a[href="/admin/network"]');
+  await page.waitForSelector("#stores tbody tr");
+  assert.ok((await page.locator("#stores tbody tr").count()) >= 10);
+  assert.ok((await page.locator("#resellers tbody tr").count()) >= 2);
+
+  // Language switch.
+  await Promise.all([page.waitForLoadState("load"), page.click("#lang-switch")]);
+  await page.waitForSelector('#nav a[href="/admin/system"]');
+  const english = await nav.allTextContents();
+  assert.ok(english.includes("System") && english.includes("Network") && english.includes("Home"), `${english}`);
+  assert.equal(await page.textContent(".topbar h1"), "Network");
+  assert.equal(await page.getAttribute("html", "lang"), "en");
+
+  // System → Users: add a user through the htmx form.
+  await page.goto(`${base}/admin/system/users`);
+  await page.fill("#u-name", "Lin Test");
+  await page.fill("#u-email", "lin.test@aurora.demo");
+  await page.fill("#u-password", "a long enough password");
+  await page.selectOption("#u-role", "data_analyst");
+  await page.click("#add-user button[type=submit]");
+  await page.waitForSelector('#users td:has-text("lin.test@aurora.demo")');
+  assert.equal(await page.locator("#users-panel .alert-ok").count(), 1);
+  await page.screenshot({ path: path.join(shots, "system-users.png"), fullPage: true });
+
+  // System → API tokens: the secret is shown once.
+  await page.goto(`${base}/admin/system/tokens`);
+  await page.fill("#t-name", "Browser test");
+  await page.fill("#t-scopes", "audience:write");
+  await page.click("#create-token button[type=submit]");
+  await page.waitForSelector("#token-secret code");
+  assert.match(await page.textContent("#token-secret code"), /^cove_/);
+
+  await page.goto(`${base}/admin/system/jobs`);
+  assert.equal(await page.locator("#job-states .pill").count(), 5);
+  await page.screenshot({ path: path.join(shots, "system-jobs.png"), fullPage: true });
+  await page.goto(`${base}/admin/system/audit`);
+  assert.ok((await page.locator('#audit td:has-text("token.create")').count()) >= 1);
+
+  // Sign out.
+  await Promise.all([page.waitForURL(/\/admin\/login$/), page.click("#sign-out")]);
+  await page.goto(`${base}/admin`);
+  assert.match(page.url(), /\/admin\/login\?next=/);
+  await context.close();
+});
+
+test("a marketing user does not see System and is refused it", async () => {
+  const { context, page } = await console_();
+  await login(page, signIn("marketing"));
+  const labels = await page.locator("#nav a").allTextContents();
+  assert.ok(!labels.includes("系统") && !labels.includes("System"), `${labels}`);
+  assert.ok(labels.includes("旅程"), "marketing works on journeys");
+  const res = await page.goto(`${base}/admin/system/users`);
+  assert.equal(res.status(), 403);
+  await page.waitForSelector("#forbidden");
+  await context.close();
+});
+
+test("store staff see their own store only", async () => {
+  const { context, page } = await console_();
+  await login(page, signIn("store_staff"));
+  await page.waitForSelector("#scope-note");
+  await page.waitForSelector("#sales-chart[data-rendered]");
+  await page.waitForSelector("#members-chart[data-rendered]");
+  await page.screenshot({ path: path.join(shots, "dashboard-store-staff.png"), fullPage: true });
+  await page.goto(`${base}/admin/network`);
+  assert.equal(await page.locator("#stores tbody tr").count(), 1);
+  await context.close();
+});
+
+test("the storefront home shows category tiles and prices", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  const res = await page.goto(`${base}/`);
+  assert.equal(res.status(), 200);
+  assert.match(await page.textContent(".shop-brand"), /极光电脑 Aurora/);
+  const tiles = page.locator("#category-tiles .tile");
+  assert.ok((await tiles.count()) > 0, "category tiles");
+  const prices = await page.locator("#featured .price").allTextContents();
+  assert.ok(prices.length > 0, "featured products");
+  for (const p of prices) assert.match(p, /^¥\d{1,3}(,\d{3})*(\.\d{2})?$/);
+  assert.deepEqual(await page.locator("#tabbar a").allTextContents(), ["首页", "分类", "服务", "我的"]);
+  await page.screenshot({ path: path.join(shots, "storefront.png") });
+  await page.screenshot({ path: path.join(shots, "storefront-full.png"), fullPage: true });
+
+  await tiles.first().click();
+  await page.waitForSelector("#category-products");
+  await page.click('#tabbar a[href="/service"]');
+  await page.waitForSelector("#placeholder");
+  await context.close();
+});
