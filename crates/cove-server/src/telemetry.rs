@@ -1,4 +1,5 @@
-//! Structured logs with tracing; every request span carries its request id.
+//! Structured logs with tracing, on standard error (standard output is for
+//! what commands print); every request span carries its request id.
 
 use axum::http::Request;
 use cove_core::config::LogConfig;
@@ -9,7 +10,8 @@ pub fn init(config: &LogConfig) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(std::io::stderr);
     let _ = if config.json {
         builder.json().try_init()
     } else {
