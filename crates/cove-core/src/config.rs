@@ -16,6 +16,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://...` selects PostgreSQL; unset keeps SQLite under `data_dir`.
     pub database_url: Option<Secret>,
+    /// Key that encrypts secrets and personal data at rest (base64 of 32 bytes);
+    /// unset: a key file generated under `data_dir`.
+    pub secret_key: Option<Secret>,
     /// Public base URL used in links, QR codes and callback URLs.
     pub public_url: Option<String>,
     /// Mark session cookies `Secure`; by default, when `public_url` is https.
@@ -119,7 +122,11 @@ impl Config {
             None => figment = figment.merge(Toml::file("cove.toml")),
         }
         figment = figment.merge(Env::prefixed("COVE_").split("__"));
-        Ok(figment.extract()?)
+        let mut config: Config = figment.extract()?;
+        // An empty variable (`COVE_DATABASE_URL=`) means unset, not an empty URL.
+        config.database_url = config.database_url.filter(|u| !u.expose().trim().is_empty());
+        config.secret_key = config.secret_key.filter(|k| !k.expose().trim().is_empty());
+        Ok(config)
     }
 
     /// Defaults only, rooted at `data_dir`: what tests start from.

@@ -104,6 +104,10 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
 /// Seeds the network, team, catalog and three years of history; returns the
 /// time each phase took.
 async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, Duration)>> {
+    anyhow::ensure!(
+        options.members <= 50_000_000,
+        "the demo brand has at most 50,000,000 members"
+    );
     let mut phases = Vec::new();
     let now = crate::clock::now();
     let t = Instant::now();
@@ -278,7 +282,7 @@ fn thousands(n: i64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

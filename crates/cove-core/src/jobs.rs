@@ -220,6 +220,10 @@ pub fn backoff(attempt: i64, base: Micros) -> Micros {
 }
 
 /// Claims up to `limit` due jobs of the registered kinds for `node`.
+///
+/// A running job's `run_at` is its lease end, so one index range on
+/// `(state, run_at)` finds both the jobs that are due and those whose node
+/// died mid-run.
 pub async fn claim(
     db: &Db,
     node: &str,
@@ -233,9 +237,9 @@ pub async fn claim(
     let now = clock::now();
     let kind_params: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
     let sql = format!(
-        "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
+        "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, run_at = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id IN (SELECT id FROM jobs \
-            WHERE ((state = 'ready' AND run_at <= $3) OR (state = 'running' AND locked_until < $3)) \
+            WHERE state IN ('ready', 'running') AND run_at <= $3 \
             AND kind IN ({}) ORDER BY run_at LIMIT $4{}) \
          RETURNING id, kind, payload, attempts, max_attempts",
         kind_params.join(", "),
@@ -324,11 +328,8 @@ pub async fn retry_now(conn: &mut Conn, id: &str) -> Result<()> {
     }
 }
 
-/// Creates the schedule rows this node knows of and enqueues the runs that are due.
-/// The conditional `UPDATE` on `next_run_at` lets exactly one node enqueue each run.
-pub async fn tick_schedules(db: &Db, registry: &Registry) -> Result<usize> {
-    let now = clock::now();
-    let mut enqueued = 0;
+/// Creates the rows of the schedules this node knows of (existing ones are kept).
+pub async fn register_schedules(db: &Db, registry: &Registry) -> Result<()> {
     for (name, kind, every) in &registry.schedules {
         sqlx::query(
             "INSERT INTO schedules (name, kind, every_secs, next_run_at) VALUES ($1, $2, $3, $4) \
@@ -337,29 +338,36 @@ pub async fn tick_schedules(db: &Db, registry: &Registry) -> Result<usize> {
         .bind(name)
         .bind(kind)
         .bind(every)
-        .bind(now)
+        .bind(clock::now())
         .execute(db.pool())
         .await?;
-        let mut tx = db.begin().await?;
+    }
+    Ok(())
+}
+
+/// Enqueues the scheduled runs that are due. The conditional `UPDATE` on
+/// `next_run_at` lets exactly one node enqueue each run.
+pub async fn tick_schedules(db: &Db, registry: &Registry) -> Result<usize> {
+    let now = clock::now();
+    let mut enqueued = 0;
+    for (name, kind, every) in &registry.schedules {
         let due: Option<i64> = sqlx::query_scalar(
             "SELECT next_run_at FROM schedules WHERE name = $1 AND next_run_at <= $2",
         )
         .bind(name)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(db.pool())
         .await?;
         let Some(due) = due else { continue };
-        let next = now + every * SECOND;
-        let won = sqlx::query(
-            "UPDATE schedules SET next_run_at = $1, last_run_at = $2 WHERE name = $3 AND next_run_at = $4",
-        )
-        .bind(next)
-        .bind(now)
-        .bind(name)
-        .bind(due)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut tx = db.begin().await?;
+        let won = sqlx::query("UPDATE schedules SET next_run_at = $1, last_run_at = $2 WHERE name = $3 AND next_run_at = $4")
+            .bind(now + every * SECOND)
+            .bind(now)
+            .bind(name)
+            .bind(due)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if won == 1 {
             let job = NewJob::new(
                 kind.clone(),
@@ -433,9 +441,16 @@ impl Worker {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         tracing::info!(node = %self.node, kinds = ?kinds, "job worker started");
+        if let Err(e) = register_schedules(&self.db, &self.registry).await {
+            tracing::warn!(error = %e, "registering schedules failed");
+        }
+        let mut last_tick: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
-            if let Err(e) = tick_schedules(&self.db, &self.registry).await {
-                tracing::warn!(error = %e, "schedule tick failed");
+            if last_tick.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                last_tick = Some(std::time::Instant::now());
+                if let Err(e) = tick_schedules(&self.db, &self.registry).await {
+                    tracing::warn!(error = %e, "schedule tick failed");
+                }
             }
             let free = permits.available_permits() as i64;
             let claimed = match claim(&self.db, &self.node, &kinds, free, self.lease).await {

@@ -4,6 +4,7 @@
 //! responses and calls these functions with a [`db::Db`].
 
 pub mod access;
+pub mod audience;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -15,5 +16,6 @@ pub mod insight;
 pub mod jobs;
 pub mod network;
 pub mod secret;
+pub mod vault;
 
 pub use error::{Error, Result};

@@ -1,5 +1,7 @@
 //! The console and storefront pages, over HTTP against a fresh SQLite database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
 use cove_core::access::{self, NewUser, Role};
 use cove_core::audit::Actor;
 use cove_core::config::Config;

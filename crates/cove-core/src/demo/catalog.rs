@@ -207,8 +207,8 @@ pub struct Product {
 
 /// Inserts the categories and products; returns them in [`PRODUCTS`] order.
 pub async fn seed(db: &Db, created_at: i64) -> anyhow::Result<Vec<Product>> {
-    let categories: Vec<(String, &(&str, &str, &str, i64))> =
-        CATEGORIES.iter().map(|c| (new_id(), c)).collect();
+    type Category = (&'static str, &'static str, &'static str, i64);
+    let categories: Vec<(String, &Category)> = CATEGORIES.iter().map(|c| (new_id(), c)).collect();
     let products: Vec<Product> = PRODUCTS
         .iter()
         .map(|spec| Product { id: new_id(), spec })
@@ -222,6 +222,7 @@ pub async fn seed(db: &Db, created_at: i64) -> anyhow::Result<Vec<Product>> {
     };
     let mut tx = db.begin().await?;
     bulk::insert(
+        db.backend(),
         &mut tx,
         "INSERT INTO categories (id, code, name_zh, name_en, position) ",
         5,
@@ -236,6 +237,7 @@ pub async fn seed(db: &Db, created_at: i64) -> anyhow::Result<Vec<Product>> {
     )
     .await?;
     bulk::insert(
+        db.backend(),
         &mut tx,
         "INSERT INTO products (id, code, category_id, name_zh, name_en, kind, price_fen, status, created_at) ",
         9,

@@ -190,6 +190,7 @@ async fn write(
     }
     let t = Instant::now();
     bulk::insert(
+        db.backend(),
         &mut tx,
         "INSERT INTO members (id, member_no, name, phone, city, tier, points, joined_channel, store_id, staff_id, birthday, joined_at) ",
         12,
@@ -213,6 +214,7 @@ async fn write(
     timings.members += t.elapsed();
     let t = Instant::now();
     bulk::insert(
+        db.backend(),
         &mut tx,
         "INSERT INTO orders (id, order_no, member_id, channel, store_id, reseller_id, staff_id, status, total_fen, placed_at, paid_at) ",
         11,
@@ -235,6 +237,7 @@ async fn write(
     timings.orders += t.elapsed();
     let t = Instant::now();
     bulk::insert(
+        db.backend(),
         &mut tx,
         "INSERT INTO order_lines (id, order_id, product_id, quantity, unit_price_fen) ",
         5,
@@ -251,6 +254,7 @@ async fn write(
     timings.lines += t.elapsed();
     let t = Instant::now();
     bulk::insert(
+        db.backend(),
         &mut tx,
         "INSERT INTO devices (service_tag, product_id, shipped_at, warranty_ends_at, member_id, bound_at) ",
         6,
@@ -268,6 +272,7 @@ async fn write(
     timings.devices += t.elapsed();
     let t = Instant::now();
     bulk::insert(
+        db.backend(),
         &mut tx,
         "INSERT INTO events (id, kind, name, member_id, channel, store_id, properties, occurred_at) ",
         8,

@@ -13,7 +13,7 @@ use rand::Rng;
 const YEAR: Micros = 365 * DAY;
 /// Chance that a buyer orders again after their first order, and after later ones.
 const REPEAT_FIRST: f64 = 0.34;
-const REPEAT_LATER: f64 = 0.6;
+const REPEAT_LATER: f64 = 0.65;
 const MAX_ORDERS: usize = 8;
 /// Mean days from joining online to a first order, and between orders.
 const FIRST_GAP_DAYS: f64 = 18.0;
@@ -424,23 +424,12 @@ fn order(
                 );
             }
         }
-        "monitors" => {
-            if rng.gen_bool(0.3) {
-                add(
-                    shelf.choose(&shelf.accessories, persona, at, world, rng),
-                    1,
-                    &mut basket,
-                );
-            }
-        }
-        "accessories" => {
-            if rng.gen_bool(0.3) {
-                add(
-                    shelf.choose(&shelf.accessories, persona, at, world, rng),
-                    1,
-                    &mut basket,
-                );
-            }
+        "monitors" | "accessories" if rng.gen_bool(0.3) => {
+            add(
+                shelf.choose(&shelf.accessories, persona, at, world, rng),
+                1,
+                &mut basket,
+            );
         }
         _ => {}
     }

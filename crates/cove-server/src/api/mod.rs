@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
+pub mod ingest;
 pub mod network;
 pub mod system;
 pub mod team;
@@ -12,6 +13,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(team::router())
         .merge(system::router())
         .merge(network::router())
+        .merge(ingest::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

@@ -4,7 +4,8 @@
 use super::i18n::{Labels, Lang};
 use super::icons::{self, Icon};
 use super::{
-    count, html, html_status, login_location, percent, redirect, yuan_compact, PageResult,
+    count, html, html_status, login_location, percent, redirect, yuan_compact, PageError,
+    PageResult,
 };
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -96,7 +97,7 @@ impl Console {
         for area in Area::ALL {
             if self.auth.can(area, Access::Read) {
                 nav.push(NavItem {
-                    href: area_href(area).into(),
+                    href: area_href(area),
                     label: l.area(area),
                     icon: icons::area(area),
                     active: active == Nav::Area(area),
@@ -124,17 +125,13 @@ impl Console {
     }
 
     /// `Ok` when the caller may `access` `area`; otherwise the forbidden page.
-    pub fn require(&self, area: Area, access: Access) -> Result<(), Response> {
+    pub fn require(&self, area: Area, access: Access) -> Result<(), PageError> {
         if self.auth.can(area, access) {
             return Ok(());
         }
         let shell = self.shell(Nav::Area(area), self.l().forbidden_title);
-        Err(
-            match html_status(StatusCode::FORBIDDEN, &Forbidden { shell }) {
-                Ok(r) => r,
-                Err(e) => e.into_response(),
-            },
-        )
+        let page = html_status(StatusCode::FORBIDDEN, &Forbidden { shell })?;
+        Err(PageError::Page(Box::new(page)))
     }
 }
 
@@ -357,9 +354,7 @@ struct NetworkPage {
 
 /// `GET /admin/network`: stores and resellers, scoped like the dashboard.
 pub async fn network(State(state): State<AppState>, console: Console) -> PageResult {
-    if let Err(r) = console.require(Area::Network, Access::Read) {
-        return Ok(r);
-    }
+    console.require(Area::Network, Access::Read)?;
     let l = console.l();
     let scope = Scope::of(console.principal());
     let stores = network::list_stores(&state.db, scope.store, scope.reseller).await?;
@@ -434,9 +429,7 @@ pub async fn coming_soon(console: Console, Path(area): Path<String>) -> PageResu
     if area == Area::System {
         return Ok(redirect("/admin/system"));
     }
-    if let Err(r) = console.require(area, Access::Read) {
-        return Ok(r);
-    }
+    console.require(area, Access::Read)?;
     let l = console.l();
     html(&ComingSoon {
         shell: console.shell(Nav::Area(area), l.area(area)),

@@ -127,6 +127,8 @@ fn percent_encode_component(s: &str) -> String {
 /// What a page handler returns when it cannot show its page.
 #[derive(Debug)]
 pub enum PageError {
+    /// A complete page to answer with instead, such as "not allowed".
+    Page(Box<Response>),
     Api(ApiError),
     Template(askama::Error),
 }
@@ -162,7 +164,8 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, message) = match &self {
+        let (status, message) = match self {
+            PageError::Page(page) => return *page,
             PageError::Api(ApiError(Error::Internal(cause))) => {
                 tracing::error!(error = format!("{cause:#}"), "page failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, String::new())
@@ -240,7 +243,7 @@ pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -6,7 +6,7 @@ use super::{html, redirect, when, when_opt, PageResult};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Form;
 use cove_core::access::{self, Access, Area, NewUser, Role};
 use cove_core::{audit, network, Error};
@@ -55,15 +55,13 @@ fn frame(console: &Console, tab: Tab, title: &str) -> (Shell, Vec<TabLink>) {
 }
 
 /// `GET /admin/system`: the first tab the caller may open.
-pub async fn index(console: Console) -> Response {
-    if let Err(r) = console.require(Area::System, Access::Read) {
-        return r;
-    }
-    if console.auth.can(Area::System, Access::Write) {
+pub async fn index(console: Console) -> PageResult {
+    console.require(Area::System, Access::Read)?;
+    Ok(if console.auth.can(Area::System, Access::Write) {
         redirect("/admin/system/users")
     } else {
         redirect("/admin/system/audit")
-    }
+    })
 }
 
 // ---- users ----
@@ -193,9 +191,7 @@ async fn users_panel(
 
 /// `GET /admin/system/users`.
 pub async fn users(State(state): State<AppState>, console: Console) -> PageResult {
-    if let Err(r) = console.require(Area::System, Access::Write) {
-        return Ok(r);
-    }
+    console.require(Area::System, Access::Write)?;
     let panel = users_panel(&state, &console, UserForm::default(), None, None).await?;
     let (shell, tabs) = frame(&console, Tab::Users, console.l().users);
     html(&UsersPage { shell, tabs, panel })
@@ -212,9 +208,7 @@ pub async fn add_user(
     console: Console,
     Form(form): Form<UserForm>,
 ) -> PageResult {
-    if let Err(r) = console.require(Area::System, Access::Write) {
-        return Ok(r);
-    }
+    console.require(Area::System, Access::Write)?;
     let l = console.l();
     let result = match form.role.parse::<Role>() {
         Ok(role) => {
@@ -320,9 +314,7 @@ async fn tokens_panel(
 
 /// `GET /admin/system/tokens`.
 pub async fn tokens(State(state): State<AppState>, console: Console) -> PageResult {
-    if let Err(r) = console.require(Area::System, Access::Write) {
-        return Ok(r);
-    }
+    console.require(Area::System, Access::Write)?;
     let panel = tokens_panel(&state, &console, None, None, String::new(), String::new()).await?;
     let (shell, tabs) = frame(&console, Tab::Tokens, console.l().tokens);
     html(&TokensPage { shell, tabs, panel })
@@ -342,9 +334,7 @@ pub async fn create_token(
     console: Console,
     Form(form): Form<TokenForm>,
 ) -> PageResult {
-    if let Err(r) = console.require(Area::System, Access::Write) {
-        return Ok(r);
-    }
+    console.require(Area::System, Access::Write)?;
     let scopes: Vec<String> = form
         .scopes
         .split([' ', ',', '\n'])
@@ -395,9 +385,7 @@ pub async fn revoke_token(
     console: Console,
     Path(id): Path<String>,
 ) -> PageResult {
-    if let Err(r) = console.require(Area::System, Access::Write) {
-        return Ok(r);
-    }
+    console.require(Area::System, Access::Write)?;
     let error = match access::revoke_token(&state.db, &console.auth.actor(), &id).await {
         Ok(()) => None,
         Err(Error::Internal(cause)) => return Err(Error::Internal(cause).into()),
@@ -442,9 +430,7 @@ pub async fn audit(
     console: Console,
     Query(q): Query<AuditQuery>,
 ) -> PageResult {
-    if let Err(r) = console.require(Area::System, Access::Read) {
-        return Ok(r);
-    }
+    console.require(Area::System, Access::Read)?;
     let entries = audit::list(&state.db, q.before.as_deref(), AUDIT_PAGE).await?;
     let older = (entries.len() as i64 == AUDIT_PAGE)
         .then(|| entries.last().map(|e| e.id.clone()))
@@ -567,9 +553,7 @@ pub async fn jobs(
     console: Console,
     Query(q): Query<JobsQuery>,
 ) -> PageResult {
-    if let Err(r) = console.require(Area::System, Access::Read) {
-        return Ok(r);
-    }
+    console.require(Area::System, Access::Read)?;
     let l = console.l();
     let filter = q
         .state

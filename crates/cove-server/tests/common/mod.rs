@@ -2,7 +2,7 @@
 //! temp dir, or a new PostgreSQL database when `COVE_TEST_PG_URL` names a
 //! server (e.g. `postgres://postgres@127.0.0.1/postgres`).
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use cove_core::config::Config;
 use cove_core::jobs::Registry;

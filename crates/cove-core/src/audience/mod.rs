@@ -1,0 +1,253 @@
+//! Audience: the customer data platform. Events arrive in the Segment
+//! Tracking API format ([`message`]) from sources with write keys; each is
+//! stored once per (source, messageId) and attributed to a profile through
+//! the identity graph ([`identity`], [`resolve`]).
+//!
+//! Ingestion ([`ingest`]) runs one transaction per request: every event of
+//! the request is stored, or none is. The caller answers 200 only after it
+//! returns, i.e. after the commit. Work caused by events (journeys) can be
+//! enqueued in that same transaction through [`crate::jobs`].
+
+pub mod identity;
+pub mod message;
+pub mod profiles;
+pub mod resolve;
+pub mod sources;
+
+pub use identity::{IdType, Identifier};
+pub use message::{CallType, Message};
+pub use sources::{Source, SourceKind};
+
+use crate::db::{new_id, Backend, Conn, Db};
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+/// What one ingestion request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ingested {
+    /// Events stored now.
+    pub stored: usize,
+    /// Events already stored earlier (same source and messageId): acknowledged, not stored again.
+    pub duplicates: usize,
+}
+
+/// Stores `messages` from `source` and resolves their profiles, all in one
+/// transaction. Messages whose every identifier is blocked are refused
+/// before anything is written.
+pub async fn ingest(db: &Db, source_id: &str, messages: &[Message]) -> Result<Ingested> {
+    let ids: Vec<Vec<Identifier>> = messages.iter().map(message::identifiers).collect();
+    for (i, (m, ids)) in messages.iter().zip(&ids).enumerate() {
+        if ids.is_empty() {
+            let at = if messages.len() > 1 {
+                format!("batch[{i}]: ")
+            } else {
+                String::new()
+            };
+            return Err(Error::invalid(
+                "missing_identity",
+                format!(
+                    "{at}the userId/anonymousId of message '{}' is a placeholder value, not an identity",
+                    m.message_id
+                ),
+            ));
+        }
+    }
+    // PostgreSQL may abort one of two transactions that lock the same
+    // profiles in opposite orders; the whole request is then simply retried.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ingest_once(db, source_id, messages, &ids).await {
+            Err(e) if attempt < 4 && is_retryable(&e) => {
+                tracing::debug!(attempt, "ingestion transaction retried after a deadlock");
+                tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_retryable(e: &Error) -> bool {
+    let Error::Internal(cause) = e else {
+        return false;
+    };
+    cause
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| match e {
+            sqlx::Error::Database(d) => d.code(),
+            _ => None,
+        })
+        .is_some_and(|c| c == "40P01" || c == "40001")
+}
+
+async fn ingest_once(
+    db: &Db,
+    source_id: &str,
+    messages: &[Message],
+    ids: &[Vec<Identifier>],
+) -> Result<Ingested> {
+    let mut tx = db.begin().await?;
+    if db.backend() == Backend::Postgres {
+        lock_identities(&mut tx, messages, ids).await?;
+    }
+    let known = stored_message_ids(&mut tx, source_id, messages).await?;
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out = Ingested::default();
+    for (m, ids) in messages.iter().zip(ids) {
+        if known.contains(&m.message_id) || !seen.insert(m.message_id.as_str()) {
+            out.duplicates += 1;
+            continue;
+        }
+        let origin = resolve::Origin {
+            source_id,
+            message_id: &m.message_id,
+            at: m.timestamp,
+        };
+        let profile = resolve::resolve(
+            &mut tx,
+            db.backend(),
+            ids,
+            m.previous_id.as_deref(),
+            &origin,
+        )
+        .await?;
+        touch_profile(&mut tx, &profile, m).await?;
+        if insert_event(&mut tx, source_id, &profile, m).await? {
+            out.stored += 1;
+        } else {
+            out.duplicates += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Serialises concurrent resolution of the same identifiers across nodes:
+/// one transaction-scoped advisory lock per identifier, taken in key order.
+async fn lock_identities(
+    conn: &mut Conn,
+    messages: &[Message],
+    ids: &[Vec<Identifier>],
+) -> Result<()> {
+    let mut keys: Vec<i64> = Vec::new();
+    for (m, ids) in messages.iter().zip(ids) {
+        keys.extend(ids.iter().map(lock_key));
+        if let Some(p) = &m.previous_id {
+            for t in [IdType::UserId, IdType::AnonymousId] {
+                if let Ok(id) = Identifier::new(t, p) {
+                    keys.push(lock_key(&id));
+                }
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    for chunk in keys.chunks(1000) {
+        let values: Vec<String> = chunk.iter().map(|k| format!("({k})")).collect();
+        // The keys are integers computed here, never client text.
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS t(k) ORDER BY k) AS s",
+            values.join(", ")
+        );
+        sqlx::query(&sql).fetch_one(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn lock_key(id: &Identifier) -> i64 {
+    let digest = Sha256::digest(format!("{}\u{0}{}", id.key(), id.value).as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+async fn stored_message_ids(
+    conn: &mut Conn,
+    source_id: &str,
+    messages: &[Message],
+) -> Result<HashSet<String>> {
+    let mut known = HashSet::new();
+    for chunk in messages.chunks(500) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT message_id FROM raw_events WHERE source_id = $1 AND message_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(source_id);
+        for m in chunk {
+            q = q.bind(&m.message_id);
+        }
+        known.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(known)
+}
+
+/// Widens first/last seen and, for identify, merges the traits.
+async fn touch_profile(conn: &mut Conn, profile: &str, m: &Message) -> Result<()> {
+    let now = crate::clock::now();
+    if m.call == CallType::Identify && m.traits.as_object().is_some_and(|t| !t.is_empty()) {
+        let current: String = sqlx::query_scalar("SELECT traits FROM profiles WHERE id = $1")
+            .bind(profile)
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut traits: serde_json::Value =
+            serde_json::from_str(&current).unwrap_or_else(|_| serde_json::json!({}));
+        resolve::merge_traits(&mut traits, &m.traits);
+        sqlx::query("UPDATE profiles SET traits = $1 WHERE id = $2")
+            .bind(traits.to_string())
+            .bind(profile)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE profiles SET \
+         first_seen_at = CASE WHEN first_seen_at > $1 THEN $1 ELSE first_seen_at END, \
+         last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
+         updated_at = $2 WHERE id = $3",
+    )
+    .bind(m.timestamp)
+    .bind(now)
+    .bind(profile)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts the event; false when (source, messageId) was already there.
+async fn insert_event(
+    conn: &mut Conn,
+    source_id: &str,
+    profile: &str,
+    m: &Message,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO raw_events (id, source_id, message_id, type, event, profile_id, anonymous_id, user_id, \
+         group_id, previous_id, properties, traits, context, integrations, original_timestamp, sent_at, \
+         received_at, occurred_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (source_id, message_id) DO NOTHING",
+    )
+    .bind(new_id())
+    .bind(source_id)
+    .bind(&m.message_id)
+    .bind(m.call.as_str())
+    .bind(&m.event)
+    .bind(profile)
+    .bind(&m.anonymous_id)
+    .bind(&m.user_id)
+    .bind(&m.group_id)
+    .bind(&m.previous_id)
+    .bind(m.properties.to_string())
+    .bind(m.traits.to_string())
+    .bind(m.context.to_string())
+    .bind(m.integrations.to_string())
+    .bind(m.original_timestamp)
+    .bind(m.sent_at)
+    .bind(m.received_at)
+    .bind(m.timestamp)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
