@@ -124,7 +124,9 @@ impl Config {
         figment = figment.merge(Env::prefixed("COVE_").split("__"));
         let mut config: Config = figment.extract()?;
         // An empty variable (`COVE_DATABASE_URL=`) means unset, not an empty URL.
-        config.database_url = config.database_url.filter(|u| !u.expose().trim().is_empty());
+        config.database_url = config
+            .database_url
+            .filter(|u| !u.expose().trim().is_empty());
         config.secret_key = config.secret_key.filter(|k| !k.expose().trim().is_empty());
         Ok(config)
     }
@@ -153,6 +155,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's test jail returns its own error type
     fn environment_overrides_file_and_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

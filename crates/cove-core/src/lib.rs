@@ -6,6 +6,7 @@
 pub mod access;
 pub mod audience;
 pub mod audit;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod db;

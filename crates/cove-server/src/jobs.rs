@@ -28,4 +28,8 @@ pub fn registry(extra: Registry) -> Registry {
             Ok(())
         })
         .every("system.prune.hourly", "system.prune", 3600)
+        .handle(
+            cove_core::channels::official_account::PROCESS_JOB,
+            cove_core::channels::official_account::process,
+        )
 }

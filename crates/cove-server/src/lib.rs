@@ -41,6 +41,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
         (name = "auth", description = "Sign-in and sessions"),
         (name = "team", description = "Users, API tokens, audit log"),
         (name = "network", description = "Offline stores and resellers"),
+        (name = "channels", description = "WeChat accounts, callbacks, QR codes, followers"),
         (name = "system", description = "Health and jobs"),
     ),
     components(schemas(error::ErrorBody)),
@@ -141,7 +142,7 @@ impl Server {
         let db = Db::connect(&config).await?;
         db.migrate().await?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(config, db.clone());
+        let state = AppState::new(config, db.clone())?;
         let router = app(state.clone());
         let registry = jobs::registry(extra_jobs);
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -3,6 +3,7 @@
 use crate::metrics::Metrics;
 use cove_core::config::Config;
 use cove_core::db::Db;
+use cove_core::vault::Vault;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -10,14 +11,18 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub metrics: Arc<Metrics>,
+    /// Seals and opens secrets stored in the database.
+    pub vault: Vault,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Self {
-        Self {
+    pub fn new(config: Config, db: Db) -> anyhow::Result<Self> {
+        let vault = Vault::open(config.secret_key.as_ref(), &config.data_dir)?;
+        Ok(Self {
             config: Arc::new(config),
             db,
             metrics: Arc::new(Metrics::new()),
-        }
+            vault,
+        })
     }
 }

@@ -25,9 +25,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cove_core::access::{Access, Area};
-use cove_core::audience::message::{
-    self, CallType, MAX_BATCH_BYTES, MAX_CALL_BYTES,
-};
+use cove_core::audience::message::{self, CallType, MAX_BATCH_BYTES, MAX_CALL_BYTES};
 use cove_core::audience::profiles::{self, IdentityConflict, Profile};
 use cove_core::audience::sources::{self, Source, SourceKind};
 use cove_core::audience::{self, Identifier};
@@ -249,7 +247,9 @@ fn decode(
             flate2::read::GzDecoder::new(&raw[..])
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| invalid("invalid_gzip", format!("the gzip body cannot be read: {e}")))?;
+                .map_err(|e| {
+                    invalid("invalid_gzip", format!("the gzip body cannot be read: {e}"))
+                })?;
             out
         }
         other => {
@@ -299,7 +299,10 @@ async fn create_source(
     auth.require(Area::Audience, Access::Write)?;
     let (source, write_key) =
         sources::create_source(&state.db, &auth.actor(), &body.name, body.kind).await?;
-    Ok((StatusCode::CREATED, Json(CreatedSource { source, write_key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedSource { source, write_key }),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

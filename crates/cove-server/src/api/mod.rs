@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
+pub mod channels;
 pub mod ingest;
 pub mod network;
 pub mod system;
@@ -14,6 +15,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(system::router())
         .merge(network::router())
         .merge(ingest::router())
+        .merge(channels::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

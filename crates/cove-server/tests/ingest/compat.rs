@@ -105,7 +105,12 @@ async fn segment_analytics_python_is_understood() {
     );
     let t = Ingest::start().await;
     let run = "r1";
-    let out = run_peer(&python, &["segment_peer.py", &t.app.base, &t.key, run], &hint).await;
+    let out = run_peer(
+        &python,
+        &["segment_peer.py", &t.app.base, &t.key, run],
+        &hint,
+    )
+    .await;
     assert!(out.contains("\"library\""), "{out}");
     assert_story(&t, "py", run).await;
     // The library sent gzip bodies and a body writeKey next to Basic auth: all accepted.
@@ -115,11 +120,18 @@ async fn segment_analytics_python_is_understood() {
 async fn segment_analytics_node_is_understood() {
     let hint = "install the peer: (cd crates/cove-server/tests/ingest/peers && npm install --no-audit --no-fund)";
     assert!(
-        peers_dir().join("node_modules/@segment/analytics-node/package.json").exists(),
+        peers_dir()
+            .join("node_modules/@segment/analytics-node/package.json")
+            .exists(),
         "@segment/analytics-node is missing: {hint}"
     );
     let t = Ingest::start().await;
     let run = "r1";
-    run_peer("node", &["segment_peer.mjs", &t.app.base, &t.key, run], hint).await;
+    run_peer(
+        "node",
+        &["segment_peer.mjs", &t.app.base, &t.key, run],
+        hint,
+    )
+    .await;
     assert_story(&t, "node", run).await;
 }

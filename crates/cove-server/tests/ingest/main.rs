@@ -2,6 +2,8 @@
 //! a real server on port 0 against a fresh SQLite or PostgreSQL database
 //! (see `common`), and real Segment client libraries pointed at it (`compat`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step should fail the test
+
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -27,7 +29,10 @@ impl Ingest {
         let (app, db) = TestApp::spawn().await;
         let admin = app.user("admin", None).await;
         let created = admin
-            .post("/api/v1/sources", json!({"name": "Mini Program", "kind": "mini_program"}))
+            .post(
+                "/api/v1/sources",
+                json!({"name": "Mini Program", "kind": "mini_program"}),
+            )
             .await;
         assert_eq!(created.status(), 201);
         let created: Value = created.json().await.unwrap();
@@ -57,7 +62,10 @@ impl Ingest {
         let status = r.status();
         let text = r.text().await.unwrap();
         assert_eq!(status, 200, "{text}");
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"success": true}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"success": true})
+        );
     }
 
     pub async fn events(&self) -> i64 {
@@ -72,7 +80,10 @@ impl Ingest {
     pub async fn profile_of(&self, identity: &str) -> Option<Value> {
         let r = self
             .admin
-            .get(&format!("/api/v1/profiles?identity={}&events=200", urlencode(identity)))
+            .get(&format!(
+                "/api/v1/profiles?identity={}&events=200",
+                urlencode(identity)
+            ))
             .await;
         assert_eq!(r.status(), 200);
         let list: Value = r.json().await.unwrap();
@@ -83,7 +94,9 @@ impl Ingest {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -95,7 +108,13 @@ pub fn identities(profile: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{}:{}", i["type"].as_str().unwrap(), i["value"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["type"].as_str().unwrap(),
+                i["value"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 

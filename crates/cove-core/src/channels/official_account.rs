@@ -1,0 +1,507 @@
+//! Official Account (服务号) callbacks in Cove.
+//!
+//! The endpoint checks the signature, decrypts (safe mode), parses, stores the
+//! callback once under its dedupe key and enqueues its processing in the same
+//! transaction, then answers `success` at once: WeChat's 5-second rule is met
+//! whatever the processing costs, and its retries (to any node) change nothing.
+//! The job turns follows, scans and menu events into followers with their
+//! QR-scene attribution (store, staff member, campaign) and into events.
+
+use super::accounts::{AccountKind, CallbackKeys};
+use crate::audit::{self, Actor};
+use crate::clock::{self, Micros};
+use crate::db::{new_id, Conn, Db};
+use crate::error::{Error, Result};
+use crate::jobs::{self, JobCtx, NewJob};
+use cove_wechat::msgcrypt;
+use cove_wechat::xml::{parse_inbound, Inbound};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+
+pub const PROCESS_JOB: &str = "wechat.oa.inbound";
+
+/// Query parameters WeChat adds to every callback.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CallbackQuery {
+    pub signature: String,
+    pub timestamp: String,
+    pub nonce: String,
+    /// URL check only.
+    pub echostr: Option<String>,
+    /// `aes` in safe mode.
+    pub encrypt_type: Option<String>,
+    pub msg_signature: Option<String>,
+}
+
+fn bad_signature() -> Error {
+    Error::invalid(
+        "invalid_signature",
+        "the WeChat signature does not match this account's Token",
+    )
+}
+
+/// The URL check when the callback is configured: echo `echostr` if signed.
+pub fn verify_url(keys: &CallbackKeys, q: &CallbackQuery) -> Result<String> {
+    let echostr = q.echostr.as_deref().ok_or_else(|| {
+        Error::invalid("missing_echostr", "echostr is required for the URL check")
+    })?;
+    msgcrypt::verify_oa_url(
+        keys.token.expose(),
+        &q.signature,
+        &q.timestamp,
+        &q.nonce,
+        echostr,
+    )
+    .map(str::to_owned)
+    .map_err(|_| bad_signature())
+}
+
+/// Checks, decrypts and stores one callback; returns false for a retry already stored.
+pub async fn accept(db: &Db, keys: &CallbackKeys, q: &CallbackQuery, body: &str) -> Result<bool> {
+    msgcrypt::verify_oa_signature(keys.token.expose(), &q.signature, &q.timestamp, &q.nonce)
+        .map_err(|_| bad_signature())?;
+    let plain = match (&keys.crypt, q.encrypt_type.as_deref()) {
+        (Some(crypt), Some("aes")) => {
+            let msg_signature = q.msg_signature.as_deref().ok_or_else(bad_signature)?;
+            crypt
+                .decrypt_message(msg_signature, &q.timestamp, &q.nonce, body)
+                .map_err(|e| match e.code() {
+                    Some(-40001) => bad_signature(),
+                    _ => Error::invalid(
+                        "invalid_message",
+                        format!("the encrypted message was refused: {e}"),
+                    ),
+                })?
+        }
+        (Some(_), _) => {
+            return Err(Error::invalid(
+                "encryption_required",
+                "this account is in safe mode: callbacks must be encrypted",
+            ))
+        }
+        (None, Some("aes")) => {
+            return Err(Error::invalid(
+                "encryption_not_configured",
+                "this account has no EncodingAESKey",
+            ))
+        }
+        (None, _) => body.to_owned(),
+    };
+    let inbound = parse_inbound(&plain).map_err(|e| {
+        Error::invalid(
+            "invalid_message",
+            format!("the callback XML was refused: {e}"),
+        )
+    })?;
+    let header = inbound.header();
+    let (event, key) = event_of(&inbound);
+    let dedupe_key = match message_id(&inbound) {
+        Some(msg_id) => format!("msg:{}:{msg_id}", header.from_user_name),
+        None => format!(
+            "event:{}:{}:{}:{}",
+            header.from_user_name,
+            header.create_time,
+            event.unwrap_or(""),
+            key.unwrap_or("")
+        ),
+    };
+    let id = new_id();
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO wechat_inbound (id, account_id, dedupe_key, msg_type, event, open_id, body, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (account_id, dedupe_key) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&keys.account.id)
+    .bind(&dedupe_key)
+    .bind(&header.msg_type)
+    .bind(event)
+    .bind(&header.from_user_name)
+    .bind(&plain)
+    .bind(clock::now())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        jobs::enqueue(
+            &mut tx,
+            NewJob::new(PROCESS_JOB, json!({ "inbound": id }))
+                .dedupe(format!("{PROCESS_JOB}:{id}")),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+fn message_id(inbound: &Inbound) -> Option<&str> {
+    match inbound {
+        Inbound::Text { msg_id, .. }
+        | Inbound::Image { msg_id, .. }
+        | Inbound::Voice { msg_id, .. }
+        | Inbound::Video { msg_id, .. }
+        | Inbound::Location { msg_id, .. }
+        | Inbound::Link { msg_id, .. } => msg_id.as_deref(),
+        _ => None,
+    }
+}
+
+/// The event name and key used for deduplication and reporting.
+fn event_of(inbound: &Inbound) -> (Option<&'static str>, Option<&str>) {
+    match inbound {
+        Inbound::Subscribe { event_key, .. } => (Some("subscribe"), event_key.as_deref()),
+        Inbound::Unsubscribe { .. } => (Some("unsubscribe"), None),
+        Inbound::Scan { scene, .. } => (Some("SCAN"), Some(scene)),
+        Inbound::Click { key, .. } => (Some("CLICK"), Some(key)),
+        Inbound::View { url, .. } => (Some("VIEW"), Some(url)),
+        Inbound::LocationReport { .. } => (Some("LOCATION"), None),
+        Inbound::TemplateSendJobFinish { msg_id, .. } => {
+            (Some("TEMPLATESENDJOBFINISH"), Some(msg_id))
+        }
+        Inbound::SubscribeMsg { .. } => (Some("subscribe_msg"), None),
+        Inbound::Other { .. } => (Some("other"), None),
+        _ => (None, None),
+    }
+}
+
+/// Attribution carried by a QR scene.
+#[derive(Debug, Default, sqlx::FromRow)]
+struct SceneTarget {
+    store_id: Option<String>,
+    staff_id: Option<String>,
+    campaign: Option<String>,
+}
+
+async fn scene_target(
+    conn: &mut Conn,
+    account_id: &str,
+    scene: &str,
+    follow: bool,
+) -> Result<SceneTarget> {
+    sqlx::query(&format!(
+        "UPDATE qr_scenes SET scans = scans + 1{} WHERE account_id = $1 AND scene = $2",
+        if follow {
+            ", follows = follows + 1"
+        } else {
+            ""
+        }
+    ))
+    .bind(account_id)
+    .bind(scene)
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_as::<_, SceneTarget>(
+        "SELECT store_id, staff_id, campaign FROM qr_scenes WHERE account_id = $1 AND scene = $2",
+    )
+    .bind(account_id)
+    .bind(scene)
+    .fetch_optional(&mut *conn)
+    .await?
+    .unwrap_or_default())
+}
+
+async fn record_event(
+    conn: &mut Conn,
+    name: &str,
+    store_id: Option<&str>,
+    properties: serde_json::Value,
+    at: Micros,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO events (id, kind, name, member_id, channel, store_id, properties, occurred_at) \
+         VALUES ($1, 'track', $2, NULL, 'service_account', $3, $4, $5)",
+    )
+    .bind(new_id())
+    .bind(name)
+    .bind(store_id)
+    .bind(properties.to_string())
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Job handler: applies one stored callback, exactly once (its effects and the
+/// job's completion commit together).
+pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+    let id = ctx.job.payload["inbound"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut tx = ctx.db.begin().await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT account_id, body FROM wechat_inbound WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((account_id, body)) = row else {
+        ctx.complete(&mut tx).await?;
+        tx.commit().await?;
+        return Ok(());
+    };
+    let inbound = parse_inbound(&body)?;
+    let header = inbound.header();
+    let open_id = header.from_user_name.clone();
+    let at = header.create_time.saturating_mul(clock::SECOND);
+    match &inbound {
+        Inbound::Subscribe { scene, .. } => {
+            let target = match scene {
+                Some(scene) => scene_target(&mut tx, &account_id, scene, true).await?,
+                None => SceneTarget::default(),
+            };
+            // First touch wins: a returning follower keeps the attribution of their first follow.
+            sqlx::query(
+                "INSERT INTO followers (account_id, open_id, scene, store_id, staff_id, campaign, followed_at, last_event_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (account_id, open_id) DO UPDATE SET unfollowed_at = NULL, last_event_at = $7",
+            )
+            .bind(&account_id)
+            .bind(&open_id)
+            .bind(scene)
+            .bind(&target.store_id)
+            .bind(&target.staff_id)
+            .bind(&target.campaign)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            let props = json!({ "open_id": open_id, "account_id": account_id, "scene": scene, "staff_id": target.staff_id, "campaign": target.campaign });
+            record_event(
+                &mut tx,
+                "Service Account Followed",
+                target.store_id.as_deref(),
+                props,
+                at,
+            )
+            .await?;
+        }
+        Inbound::Unsubscribe { .. } => {
+            sqlx::query("UPDATE followers SET unfollowed_at = $1, last_event_at = $1 WHERE account_id = $2 AND open_id = $3")
+                .bind(at)
+                .bind(&account_id)
+                .bind(&open_id)
+                .execute(&mut *tx)
+                .await?;
+            record_event(
+                &mut tx,
+                "Service Account Unfollowed",
+                None,
+                json!({ "open_id": open_id, "account_id": account_id }),
+                at,
+            )
+            .await?;
+        }
+        Inbound::Scan { scene, .. } => {
+            let target = scene_target(&mut tx, &account_id, scene, false).await?;
+            sqlx::query(
+                "UPDATE followers SET last_event_at = $1 WHERE account_id = $2 AND open_id = $3",
+            )
+            .bind(at)
+            .bind(&account_id)
+            .bind(&open_id)
+            .execute(&mut *tx)
+            .await?;
+            let props = json!({ "open_id": open_id, "account_id": account_id, "scene": scene, "staff_id": target.staff_id, "campaign": target.campaign });
+            record_event(
+                &mut tx,
+                "QR Code Scanned",
+                target.store_id.as_deref(),
+                props,
+                at,
+            )
+            .await?;
+        }
+        Inbound::Click { key, .. } => {
+            record_event(
+                &mut tx,
+                "Menu Clicked",
+                None,
+                json!({ "open_id": open_id, "account_id": account_id, "key": key }),
+                at,
+            )
+            .await?;
+        }
+        Inbound::View { url, .. } => {
+            record_event(
+                &mut tx,
+                "Menu Link Opened",
+                None,
+                json!({ "open_id": open_id, "account_id": account_id, "url": url }),
+                at,
+            )
+            .await?;
+        }
+        Inbound::Text { content, .. } => {
+            let text: String = content.chars().take(500).collect();
+            record_event(
+                &mut tx,
+                "Message Received",
+                None,
+                json!({ "open_id": open_id, "account_id": account_id, "text": text }),
+                at,
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    sqlx::query("UPDATE wechat_inbound SET processed_at = $1 WHERE id = $2")
+        .bind(clock::now())
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    ctx.complete(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SceneKind {
+    Store,
+    Staff,
+    Campaign,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewScene {
+    pub account_id: String,
+    pub kind: SceneKind,
+    pub name: String,
+    pub store_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub campaign: Option<String>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Scene {
+    pub id: String,
+    pub account_id: String,
+    /// The `scene_str` of the QR code (`qrscene_` + this in follow events).
+    pub scene: String,
+    pub kind: String,
+    pub name: String,
+    pub store_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub campaign: Option<String>,
+    pub scans: i64,
+    pub follows: i64,
+    pub created_at: Micros,
+}
+
+/// Registers what a parametric QR code stands for. The scene string is short
+/// and opaque (`s` + 12 hex), well inside WeChat's 64-character limit.
+pub async fn create_scene(db: &Db, actor: &Actor, new: NewScene) -> Result<Scene> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::invalid(
+            "invalid_name",
+            "a QR code name of 1 to 100 characters is required",
+        ));
+    }
+    let (store_id, staff_id, campaign) = match new.kind {
+        SceneKind::Store => (
+            Some(new.store_id.clone().ok_or_else(|| {
+                Error::invalid("store_required", "a store QR code needs store_id")
+            })?),
+            None,
+            None,
+        ),
+        SceneKind::Staff => (
+            new.store_id.clone(),
+            Some(new.staff_id.clone().ok_or_else(|| {
+                Error::invalid("staff_required", "a staff QR code needs staff_id")
+            })?),
+            None,
+        ),
+        SceneKind::Campaign => (
+            new.store_id.clone(),
+            None,
+            Some(
+                new.campaign
+                    .clone()
+                    .filter(|c| !c.trim().is_empty())
+                    .ok_or_else(|| {
+                        Error::invalid("campaign_required", "a campaign QR code needs campaign")
+                    })?,
+            ),
+        ),
+    };
+    let account = super::accounts::get(db, &new.account_id).await?;
+    if account.kind != AccountKind::OfficialAccount {
+        return Err(Error::invalid(
+            "not_an_official_account",
+            "parametric QR codes belong to an Official Account",
+        ));
+    }
+    let id = new_id();
+    let scene = format!("s{}", &id.replace('-', "")[20..]);
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO qr_scenes (id, account_id, scene, kind, name, store_id, staff_id, campaign, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(&account.id)
+    .bind(&scene)
+    .bind(serde_json::to_value(new.kind)?.as_str().unwrap_or("store"))
+    .bind(name)
+    .bind(&store_id)
+    .bind(&staff_id)
+    .bind(&campaign)
+    .bind(clock::now())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match Error::from(e) {
+        Error::Internal(_) => Error::invalid("unknown_target", "store_id or staff_id does not exist"),
+        other => other,
+    })?;
+    audit::record(
+        &mut tx,
+        actor,
+        "qr_scene.create",
+        "qr_scene",
+        Some(&id),
+        json!({ "scene": scene, "kind": new.kind }),
+    )
+    .await?;
+    tx.commit().await?;
+    list_scenes(db, Some(&id))
+        .await?
+        .pop()
+        .ok_or(Error::not_found("qr scene"))
+}
+
+pub async fn list_scenes(db: &Db, id: Option<&str>) -> Result<Vec<Scene>> {
+    Ok(sqlx::query_as::<_, Scene>(
+        "SELECT id, account_id, scene, kind, name, store_id, staff_id, campaign, scans, follows, created_at \
+         FROM qr_scenes WHERE ($1 IS NULL OR id = $1) ORDER BY created_at DESC",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Follower {
+    pub account_id: String,
+    pub open_id: String,
+    pub scene: Option<String>,
+    pub store_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub campaign: Option<String>,
+    pub followed_at: Micros,
+    pub unfollowed_at: Option<Micros>,
+}
+
+/// Followers, newest first, optionally of one store.
+pub async fn list_followers(db: &Db, store_id: Option<&str>, limit: i64) -> Result<Vec<Follower>> {
+    Ok(sqlx::query_as::<_, Follower>(
+        "SELECT account_id, open_id, scene, store_id, staff_id, campaign, followed_at, unfollowed_at \
+         FROM followers WHERE ($1 IS NULL OR store_id = $1) ORDER BY followed_at DESC LIMIT $2",
+    )
+    .bind(store_id)
+    .bind(limit.clamp(1, 500))
+    .fetch_all(db.read())
+    .await?)
+}
