@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::error::Result;
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -60,7 +60,12 @@ impl Db {
 
     pub async fn connect_url(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let options = AnyConnectOptions::from_str(url).context("invalid database URL")?;
+        // Statements are not logged: a slow multi-row insert would log thousands of
+        // placeholders, and statement text is no place to look for personal data.
+        // Latency per route is in /metrics.
+        let options = AnyConnectOptions::from_str(url)
+            .context("invalid database URL")?
+            .disable_statement_logging();
         if url.starts_with("sqlite:") {
             let pool = |max: u32| {
                 AnyPoolOptions::new()

@@ -5,6 +5,7 @@
 mod bulk;
 mod calendar;
 mod catalog;
+mod channels;
 mod customers;
 mod events;
 mod history;
@@ -28,6 +29,8 @@ pub struct Options {
     pub seed: u64,
     /// Base URL printed in the summary and written to `demo.json`.
     pub public_url: String,
+    /// Seals the demo's channel secrets.
+    pub vault: crate::vault::Vault,
 }
 
 pub struct Report {
@@ -53,6 +56,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
             .execute(db.pool())
             .await?;
     }
+    let channels = channels::seed(db, options).await?;
     let t = Instant::now();
     let counts = Counts::load(db).await?;
     phases.push(("counts".to_owned(), t.elapsed()));
@@ -67,6 +71,9 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
             "openapi": format!("{url}/openapi.json"),
         },
         "counts": counts,
+        "sources": channels["sources"],
+        "wechat": channels["wechat"],
+        "qr_scenes": channels["qr_scenes"],
         "password": DEMO_PASSWORD,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
     });

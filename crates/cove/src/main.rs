@@ -97,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
                 members,
                 seed,
                 public_url: config.public_url(),
+                vault: cove_core::vault::Vault::open(config.secret_key.as_ref(), &config.data_dir)?,
             };
             let report = cove_core::demo::seed(&db, &options).await?;
             db.close().await;

@@ -16,6 +16,7 @@ fn options(members: usize, seed: u64) -> Options {
         members,
         seed,
         public_url: "http://localhost:8080".into(),
+        vault: crate::vault::Vault::from_key(&[1; 32]),
     }
 }
 

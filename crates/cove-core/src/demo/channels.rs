@@ -1,0 +1,116 @@
+//! The demo's channels: one ingestion source per channel and sandbox WeChat
+//! accounts (Official Account, Mini Program, WeCom) with a QR code per store.
+//! Their keys are shown once at creation, so the demo keeps the credentials
+//! it made in `settings` to print them again on later runs.
+
+use super::Options;
+use crate::audience::sources::{self, SourceKind};
+use crate::audit::Actor;
+use crate::channels::accounts::{self, AccountKind, NewAccount};
+use crate::channels::official_account::{self, NewScene, SceneKind};
+use crate::db::Db;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+const SETTING: &str = "demo.channels";
+
+/// Creates the sources and accounts once; returns the credentials for `demo.json`.
+pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
+    if let Some(saved) =
+        sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+            .bind(SETTING)
+            .fetch_optional(db.pool())
+            .await?
+    {
+        return Ok(serde_json::from_str(&saved)?);
+    }
+    let actor = Actor::system();
+    let mut rng = StdRng::seed_from_u64(options.seed ^ 0x5eed_c4a2);
+    let mut write_keys = Vec::new();
+    let names = [
+        (SourceKind::MiniProgram, "极光电脑小程序"),
+        (SourceKind::H5, "H5 商城"),
+        (SourceKind::ServiceAccount, "极光电脑服务号"),
+        (SourceKind::Wecom, "企业微信导购"),
+        (SourceKind::OfflinePos, "门店收银"),
+        (SourceKind::Server, "服务端"),
+    ];
+    for (kind, name) in names {
+        let (source, key) = sources::create_source(db, &actor, name, kind).await?;
+        write_keys.push(
+            json!({ "kind": kind.as_str(), "name": name, "id": source.id, "write_key": key }),
+        );
+    }
+
+    let base = options.public_url.trim_end_matches('/');
+    let mut wechat = serde_json::Map::new();
+    let accounts_to_make = [
+        (AccountKind::OfficialAccount, "极光电脑服务号", "wx"),
+        (AccountKind::MiniProgram, "极光电脑小程序", "wx"),
+        (AccountKind::Wecom, "极光电脑企业微信", "ww"),
+    ];
+    let mut oa_id = None;
+    for (kind, name, prefix) in accounts_to_make {
+        let app_id = format!("{prefix}{:016x}", rng.gen::<u64>());
+        let token = format!("Aurora{:010}", rng.gen_range(0..10_000_000_000u64));
+        // WeChat's EncodingAESKeys are 43 letters and digits.
+        let encoding_aes_key: String = (0..43)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect();
+        let secret = format!("{:032x}", rng.gen::<u128>());
+        let new = NewAccount {
+            kind,
+            name: name.to_owned(),
+            app_id: app_id.clone(),
+            token: token.clone(),
+            encoding_aes_key: Some(encoding_aes_key.clone()),
+            secret: Some(secret.clone()),
+            sandbox: true,
+        };
+        let account = accounts::create(db, &options.vault, &actor, new).await?;
+        let callback_url = match kind {
+            AccountKind::OfficialAccount => Some(format!("{base}/wechat/oa/{}", account.id)),
+            _ => None,
+        };
+        if kind == AccountKind::OfficialAccount {
+            oa_id = Some(account.id.clone());
+        }
+        wechat.insert(
+            kind.as_str().to_owned(),
+            json!({ "id": account.id, "name": name, "app_id": app_id, "token": token, "encoding_aes_key": encoding_aes_key, "secret": secret, "sandbox": true, "callback_url": callback_url }),
+        );
+    }
+
+    let mut scenes = Vec::new();
+    if let Some(account_id) = oa_id {
+        let stores: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, name FROM stores ORDER BY code")
+                .fetch_all(db.pool())
+                .await?;
+        for (store_id, store_name) in stores {
+            let scene = official_account::create_scene(
+                db,
+                &actor,
+                NewScene {
+                    account_id: account_id.clone(),
+                    kind: SceneKind::Store,
+                    name: format!("{store_name} 桌牌"),
+                    store_id: Some(store_id),
+                    staff_id: None,
+                    campaign: None,
+                },
+            )
+            .await?;
+            scenes.push(json!({ "store": store_name, "scene": scene.scene }));
+        }
+    }
+    let manifest = json!({ "sources": write_keys, "wechat": wechat, "qr_scenes": scenes });
+    sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)")
+        .bind(SETTING)
+        .bind(manifest.to_string())
+        .bind(crate::clock::now())
+        .execute(db.pool())
+        .await?;
+    Ok(manifest)
+}
