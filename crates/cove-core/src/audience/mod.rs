@@ -8,6 +8,7 @@
 //! returns, i.e. after the commit. Work caused by events (journeys) can be
 //! enqueued in that same transaction through [`crate::jobs`].
 
+pub mod domain;
 pub mod identity;
 pub mod message;
 pub mod profiles;
@@ -141,6 +142,20 @@ async fn lock_identities(
             }
         }
     }
+    lock_keys(conn, keys).await
+}
+
+/// Takes one transaction-scoped advisory lock per identifier on PostgreSQL,
+/// in key order, so that two transactions resolving the same person queue
+/// instead of creating two profiles. (SQLite has one writer: nothing to do.)
+pub async fn lock_identifiers(conn: &mut Conn, backend: Backend, ids: &[Identifier]) -> Result<()> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    lock_keys(conn, ids.iter().map(lock_key).collect()).await
+}
+
+async fn lock_keys(conn: &mut Conn, mut keys: Vec<i64>) -> Result<()> {
     keys.sort_unstable();
     keys.dedup();
     for chunk in keys.chunks(1000) {

@@ -147,6 +147,12 @@ pub async fn by_write_key(db: &Db, write_key: &str) -> Result<Option<Source>> {
 
 /// Disables a source: its write key stops working at once.
 pub async fn disable_source(db: &Db, actor: &Actor, id: &str) -> Result<()> {
+    if id == super::domain::COVE_SOURCE {
+        return Err(Error::conflict(
+            "builtin_source",
+            "Cove's own event source cannot be disabled",
+        ));
+    }
     let mut tx = db.begin().await?;
     let n =
         sqlx::query("UPDATE sources SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
