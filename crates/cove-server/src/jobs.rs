@@ -34,9 +34,21 @@ pub fn registry(extra: Registry) -> Registry {
             cove_core::channels::official_account::process,
         )
         .handle(membership::EXPIRE_POINTS, membership::expire_points)
-        .every("membership.points.expire.hourly", membership::EXPIRE_POINTS, 3600)
+        .every(
+            "membership.points.expire.hourly",
+            membership::EXPIRE_POINTS,
+            3600,
+        )
         .handle(membership::REMIND_EXPIRING, membership::remind_expiring)
-        .every("membership.points.remind.daily", membership::REMIND_EXPIRING, 86_400)
+        .every(
+            "membership.points.remind.daily",
+            membership::REMIND_EXPIRING,
+            86_400,
+        )
         .handle(membership::REVIEW_TIERS, membership::review_tiers)
-        .every("membership.tiers.review.daily", membership::REVIEW_TIERS, 86_400)
+        .every(
+            "membership.tiers.review.daily",
+            membership::REVIEW_TIERS,
+            86_400,
+        )
 }

@@ -62,12 +62,14 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<CustomerSession
     .bind(clock::now())
     .fetch_optional(db.read())
     .await?;
-    Ok(row.map(|(profile_id, member_id, channel, csrf)| CustomerSession {
-        profile_id,
-        member_id,
-        channel,
-        csrf,
-    }))
+    Ok(
+        row.map(|(profile_id, member_id, channel, csrf)| CustomerSession {
+            profile_id,
+            member_id,
+            channel,
+            csrf,
+        }),
+    )
 }
 
 /// Signs the session out; false when it was not live.

@@ -33,11 +33,20 @@ pub fn issue(key: &[u8; 32], member_no: &str, at: Micros) -> (String, Micros) {
 
 /// The member number a scanned code stands for, if it is genuine and current.
 pub fn verify(key: &[u8; 32], code: &str, at: Micros) -> Result<String> {
-    let bad = || Error::invalid("invalid_member_code", "this is not a member code; ask the customer to refresh it");
+    let bad = || {
+        Error::invalid(
+            "invalid_member_code",
+            "this is not a member code; ask the customer to refresh it",
+        )
+    };
     let mut parts = code.trim().split('.');
-    let (Some("M1"), Some(member_no), Some(step), Some(sent), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("M1"), Some(member_no), Some(step), Some(sent), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(bad());
     };
     let step: i64 = step.parse().map_err(|_| bad())?;
@@ -76,10 +85,20 @@ mod tests {
         let at = 1_800_000_000_000_000;
         let (code, _) = issue(&KEY, "AUR0000000001", at);
         let other = code.replace("AUR0000000001", "AUR0000000002");
-        assert_eq!(verify(&KEY, &other, at).unwrap_err().code(), "invalid_member_code");
-        assert_eq!(verify(&[8; 32], &code, at).unwrap_err().code(), "invalid_member_code");
+        assert_eq!(
+            verify(&KEY, &other, at).unwrap_err().code(),
+            "invalid_member_code"
+        );
+        assert_eq!(
+            verify(&[8; 32], &code, at).unwrap_err().code(),
+            "invalid_member_code"
+        );
         for junk in ["", "M1", "M1.a.b.c", "M2.AUR1.1.00", &format!("{code}.x")] {
-            assert_eq!(verify(&KEY, junk, at).unwrap_err().code(), "invalid_member_code", "{junk}");
+            assert_eq!(
+                verify(&KEY, junk, at).unwrap_err().code(),
+                "invalid_member_code",
+                "{junk}"
+            );
         }
     }
 }

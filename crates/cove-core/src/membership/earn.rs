@@ -49,8 +49,11 @@ struct Rule {
     campaign_pct: i64,
 }
 
+/// points, growth, campaign_pct, starts_at, ends_at
+type RuleRow = (i64, i64, i64, Option<i64>, Option<i64>);
+
 async fn rule(conn: &mut Conn, trigger: &str, subject: &str, at: Micros) -> Result<Option<Rule>> {
-    let row: Option<(i64, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+    let row: Option<RuleRow> = sqlx::query_as(
         "SELECT points, growth, campaign_pct, starts_at, ends_at FROM earn_rules \
          WHERE trigger = $1 AND subject IN ($2, '*') ORDER BY CASE WHEN subject = '*' THEN 1 ELSE 0 END LIMIT 1",
     )
@@ -69,13 +72,13 @@ async fn rule(conn: &mut Conn, trigger: &str, subject: &str, at: Micros) -> Resu
 }
 
 async fn tier_pct(conn: &mut Conn, member_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    sqlx::query_scalar(
         "SELECT COALESCE(t.points_pct, 100) FROM members m LEFT JOIN tiers t ON t.code = m.tier WHERE m.id = $1",
     )
     .bind(member_id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(Error::not_found("member"))?)
+    .ok_or(Error::not_found("member"))
 }
 
 /// Points and growth for a paid purchase (online order or till receipt),
@@ -92,7 +95,10 @@ pub async fn purchase(
     at: Micros,
 ) -> Result<Earned> {
     if lines.is_empty() || lines.iter().any(|l| l.amount_fen < 0) {
-        return Err(Error::invalid("invalid_lines", "a purchase needs lines with amounts of zero or more"));
+        return Err(Error::invalid(
+            "invalid_lines",
+            "a purchase needs lines with amounts of zero or more",
+        ));
     }
     let pct = tier_pct(conn, member_id).await?;
     let (mut base_points, mut growth) = (0i64, 0i64);
@@ -104,7 +110,10 @@ pub async fn purchase(
         }
     }
     let points = base_points * pct / 100;
-    apply(conn, backend, member_id, key, source, points, growth, unlock_at, at).await
+    apply(
+        conn, backend, member_id, key, source, points, growth, unlock_at, at,
+    )
+    .await
 }
 
 /// Points and growth for an action (registration, device_binding, …) keyed
@@ -123,7 +132,10 @@ pub async fn action(
     let pct = tier_pct(conn, member_id).await?;
     let points = r.points * r.campaign_pct / 100 * pct / 100;
     let source = format!("action:{action}");
-    apply(conn, backend, member_id, key, &source, points, r.growth, at, at).await
+    apply(
+        conn, backend, member_id, key, &source, points, r.growth, at, at,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -172,12 +184,24 @@ mod tests {
     #[test]
     fn points_expire_at_the_end_of_the_next_year_china_time() {
         // 2026-06-01 12:00 UTC → expires 2028-01-01 00:00 +08:00.
-        let at = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap().timestamp_micros();
-        let want = Utc.with_ymd_and_hms(2027, 12, 31, 16, 0, 0).unwrap().timestamp_micros();
+        let at = Utc
+            .with_ymd_and_hms(2026, 6, 1, 12, 0, 0)
+            .unwrap()
+            .timestamp_micros();
+        let want = Utc
+            .with_ymd_and_hms(2027, 12, 31, 16, 0, 0)
+            .unwrap()
+            .timestamp_micros();
         assert_eq!(expiry_for(at), want);
         // 2026-12-31 17:00 UTC is already 2027 in China.
-        let late = Utc.with_ymd_and_hms(2026, 12, 31, 17, 0, 0).unwrap().timestamp_micros();
-        let want = Utc.with_ymd_and_hms(2028, 12, 31, 16, 0, 0).unwrap().timestamp_micros();
+        let late = Utc
+            .with_ymd_and_hms(2026, 12, 31, 17, 0, 0)
+            .unwrap()
+            .timestamp_micros();
+        let want = Utc
+            .with_ymd_and_hms(2028, 12, 31, 16, 0, 0)
+            .unwrap()
+            .timestamp_micros();
         assert_eq!(expiry_for(late), want);
     }
 }

@@ -34,7 +34,8 @@ pub struct Member {
     pub profile_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, member_no, name, phone, tier, growth, joined_channel, store_id, birthday, \
+const COLUMNS: &str =
+    "id, member_no, name, phone, tier, growth, joined_channel, store_id, birthday, \
                        joined_at, tier_since, profile_id";
 
 /// What a customer gives to join.
@@ -60,7 +61,10 @@ pub struct Joined {
 fn validate(new: &NewMember) -> Result<Identifier> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 50 {
-        return Err(Error::invalid("invalid_name", "a name is 1 to 50 characters"));
+        return Err(Error::invalid(
+            "invalid_name",
+            "a name is 1 to 50 characters",
+        ));
     }
     if !CHANNELS.contains(&new.channel.as_str()) {
         return Err(Error::invalid(
@@ -69,8 +73,9 @@ fn validate(new: &NewMember) -> Result<Identifier> {
         ));
     }
     if let Some(b) = &new.birthday {
-        chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d")
-            .map_err(|_| Error::invalid("invalid_birthday", "birthday is a date written YYYY-MM-DD"))?;
+        chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").map_err(|_| {
+            Error::invalid("invalid_birthday", "birthday is a date written YYYY-MM-DD")
+        })?;
     }
     Identifier::new(IdType::Phone, &new.phone)
 }
@@ -87,7 +92,10 @@ pub async fn join(
     let phone = validate(new)?;
     let profile = surviving_profile(conn, profile_id).await?;
     if let Some(member) = by_profile(conn, &profile).await? {
-        return Ok(Joined { member, created: false });
+        return Ok(Joined {
+            member,
+            created: false,
+        });
     }
     crate::audience::lock_identifiers(conn, backend, std::slice::from_ref(&phone)).await?;
     let owner = identity_owner(conn, &phone).await?;
@@ -110,7 +118,11 @@ pub async fn join(
         ids.insert(0, anchor);
     }
     let key = format!("member.join:{member_id}");
-    let origin = Origin { source_id: COVE_SOURCE, message_id: &key, at };
+    let origin = Origin {
+        source_id: COVE_SOURCE,
+        message_id: &key,
+        at,
+    };
     let target = if ids.len() == 3 {
         resolve::resolve(conn, backend, &ids, None, &origin).await?
     } else {
@@ -142,10 +154,31 @@ pub async fn join(
     .await?;
     let props = json!({ "member_id": member_id, "member_no": member_no, "channel": new.channel,
         "store_id": new.store_id, "staff_id": new.staff_id });
-    emit(conn, &DomainEvent::new("member.joined", target.clone(), format!("member.joined:{member_id}"), props, at)).await?;
-    earn::action(conn, backend, &member_id, "registration", &format!("registration:{member_id}"), at).await?;
+    emit(
+        conn,
+        &DomainEvent::new(
+            "member.joined",
+            target.clone(),
+            format!("member.joined:{member_id}"),
+            props,
+            at,
+        ),
+    )
+    .await?;
+    earn::action(
+        conn,
+        backend,
+        &member_id,
+        "registration",
+        &format!("registration:{member_id}"),
+        at,
+    )
+    .await?;
     let member = get(conn, &member_id).await?;
-    Ok(Joined { member, created: true })
+    Ok(Joined {
+        member,
+        created: true,
+    })
 }
 
 /// The member the person of `profile_id` is, if they joined.
@@ -170,9 +203,14 @@ pub async fn get(conn: &mut Conn, member_id: &str) -> Result<Member> {
 pub async fn find(conn: &mut Conn, query: &str) -> Result<Vec<Member>> {
     let q = query.trim();
     if q.is_empty() {
-        return Err(Error::invalid("invalid_query", "search by phone number or member number"));
+        return Err(Error::invalid(
+            "invalid_query",
+            "search by phone number or member number",
+        ));
     }
-    let phone = Identifier::new(IdType::Phone, q).map(|p| p.value).unwrap_or_default();
+    let phone = Identifier::new(IdType::Phone, q)
+        .map(|p| p.value)
+        .unwrap_or_default();
     Ok(sqlx::query_as::<_, Member>(&format!(
         "SELECT {COLUMNS} FROM members WHERE member_no = $1 OR id = $1 OR phone = $2 OR phone = $1 LIMIT 20"
     ))
@@ -194,7 +232,12 @@ pub async fn identifiers(conn: &mut Conn, profile_id: &str) -> Result<Vec<(Strin
 }
 
 async fn by_profile(conn: &mut Conn, profile: &str) -> Result<Option<Member>> {
-    Ok(sqlx::query_as::<_, Member>(&format!("SELECT {COLUMNS} FROM members WHERE profile_id = $1")).bind(profile).fetch_optional(&mut *conn).await?)
+    Ok(sqlx::query_as::<_, Member>(&format!(
+        "SELECT {COLUMNS} FROM members WHERE profile_id = $1"
+    ))
+    .bind(profile)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 async fn surviving_profile(conn: &mut Conn, profile_id: &str) -> Result<String> {
@@ -247,14 +290,20 @@ async fn attach(conn: &mut Conn, profile: &str, ids: &[Identifier], at: Micros) 
 /// A new card number: the brand prefix and ten random digits.
 async fn next_member_no(conn: &mut Conn) -> Result<String> {
     for _ in 0..5 {
-        let no = format!("AUR{:010}", rand::thread_rng().gen_range(0..10_000_000_000u64));
-        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM members WHERE member_no = $1")
-            .bind(&no)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let no = format!(
+            "AUR{:010}",
+            rand::thread_rng().gen_range(0..10_000_000_000u64)
+        );
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM members WHERE member_no = $1")
+                .bind(&no)
+                .fetch_optional(&mut *conn)
+                .await?;
         if taken.is_none() {
             return Ok(no);
         }
     }
-    Err(Error::Internal(anyhow::anyhow!("no free member number after five tries")))
+    Err(Error::Internal(anyhow::anyhow!(
+        "no free member number after five tries"
+    )))
 }

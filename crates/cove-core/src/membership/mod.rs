@@ -30,7 +30,11 @@ pub(crate) struct Locked {
 
 /// Locks the member for the rest of the transaction, so that operations on
 /// one member's points and tier apply one after another.
-pub(crate) async fn lock_member(conn: &mut Conn, backend: Backend, member_id: &str) -> Result<Locked> {
+pub(crate) async fn lock_member(
+    conn: &mut Conn,
+    backend: Backend,
+    member_id: &str,
+) -> Result<Locked> {
     let lock = match backend {
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",

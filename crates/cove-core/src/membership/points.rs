@@ -52,13 +52,19 @@ pub struct Awarded {
 /// paid first from the new points.
 pub async fn award(conn: &mut Conn, backend: Backend, a: &Award<'_>) -> Result<Awarded> {
     if a.amount <= 0 {
-        return Err(Error::invalid("invalid_amount", "an award must be positive"));
+        return Err(Error::invalid(
+            "invalid_amount",
+            "an award must be positive",
+        ));
     }
     if a.expires_at <= a.at {
-        return Err(Error::invalid("invalid_expiry", "points must expire after they are awarded"));
+        return Err(Error::invalid(
+            "invalid_expiry",
+            "points must expire after they are awarded",
+        ));
     }
     let member = lock_member(conn, backend, a.member_id).await?;
-    if let Some(prior) = prior_award(conn, a.key).await? {
+    if let Some(prior) = prior_award(conn, a.key, a.member_id).await? {
         return Ok(prior);
     }
     let paid = member.points_debt.min(a.amount);
@@ -89,7 +95,18 @@ pub async fn award(conn: &mut Conn, backend: Backend, a: &Award<'_>) -> Result<A
     .execute(&mut *conn)
     .await?;
     let reason = (paid > 0).then(|| format!("{paid} repaid points owed after a refund"));
-    ledger(conn, a.member_id, "award", a.amount, Some(&lot_id), None, a.reference.or(Some(a.key)), reason.as_deref(), a.at).await?;
+    ledger(
+        conn,
+        a.member_id,
+        "award",
+        a.amount,
+        Some(&lot_id),
+        None,
+        a.reference.or(Some(a.key)),
+        reason.as_deref(),
+        a.at,
+    )
+    .await?;
     if paid > 0 {
         sqlx::query("UPDATE members SET points_debt = points_debt - $1 WHERE id = $2")
             .bind(paid)
@@ -99,7 +116,15 @@ pub async fn award(conn: &mut Conn, backend: Backend, a: &Award<'_>) -> Result<A
     }
     let props = json!({ "amount": a.amount, "source": a.source, "reference": a.reference,
         "unlock_at": a.unlock_at, "expires_at": a.expires_at, "member_id": a.member_id });
-    emit_for(conn, &member.profile_id, "points.awarded", format!("points.awarded:{}", a.key), props, a.at).await?;
+    emit_for(
+        conn,
+        &member.profile_id,
+        "points.awarded",
+        format!("points.awarded:{}", a.key),
+        props,
+        a.at,
+    )
+    .await?;
     Ok(Awarded {
         lot_id: Some(lot_id),
         amount: a.amount,
@@ -107,13 +132,16 @@ pub async fn award(conn: &mut Conn, backend: Backend, a: &Award<'_>) -> Result<A
     })
 }
 
-async fn prior_award(conn: &mut Conn, key: &str) -> Result<Option<Awarded>> {
-    let row: Option<(Option<String>, i64)> =
-        sqlx::query_as("SELECT lot_id, amount FROM points_awards WHERE key = $1")
+async fn prior_award(conn: &mut Conn, key: &str, member_id: &str) -> Result<Option<Awarded>> {
+    let row: Option<(Option<String>, i64, String)> =
+        sqlx::query_as("SELECT lot_id, amount, member_id FROM points_awards WHERE key = $1")
             .bind(key)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(row.map(|(lot_id, amount)| Awarded {
+    if row.as_ref().is_some_and(|(_, _, m)| m != member_id) {
+        return Err(key_reused(key));
+    }
+    Ok(row.map(|(lot_id, amount, _)| Awarded {
         lot_id,
         amount,
         applied: false,
@@ -169,7 +197,10 @@ pub async fn freeze(
     at: Micros,
 ) -> Result<Hold> {
     if amount <= 0 {
-        return Err(Error::invalid("invalid_amount", "points to spend must be positive"));
+        return Err(Error::invalid(
+            "invalid_amount",
+            "points to spend must be positive",
+        ));
     }
     check_key(key)?;
     lock_member(conn, backend, member_id).await?;
@@ -177,7 +208,10 @@ pub async fn freeze(
         if hold.amount != amount {
             return Err(Error::conflict(
                 "idempotency_key_reused",
-                format!("spend key '{key}' was used for {} points, not {amount}", hold.amount),
+                format!(
+                    "spend key '{key}' was used for {} points, not {amount}",
+                    hold.amount
+                ),
             ));
         }
         return Ok(hold);
@@ -239,20 +273,52 @@ pub async fn freeze(
 }
 
 /// Settles a hold as spent. Consuming a consumed hold is a no-op.
-pub async fn consume(conn: &mut Conn, backend: Backend, member_id: &str, key: &str, at: Micros) -> Result<Hold> {
+pub async fn consume(
+    conn: &mut Conn,
+    backend: Backend,
+    member_id: &str,
+    key: &str,
+    at: Micros,
+) -> Result<Hold> {
     let member = lock_member(conn, backend, member_id).await?;
-    let mut hold = find_hold(conn, member_id, key).await?.ok_or(Error::not_found("points hold"))?;
+    let mut hold = find_hold(conn, member_id, key)
+        .await?
+        .ok_or(Error::not_found("points hold"))?;
     match hold.status.as_str() {
         "consumed" => return Ok(hold),
-        "released" => return Err(Error::conflict("hold_released", "this spend was cancelled; its points were returned")),
+        "released" => {
+            return Err(Error::conflict(
+                "hold_released",
+                "this spend was cancelled; its points were returned",
+            ))
+        }
         _ => {}
     }
     settle(conn, &hold.id, "consumed", at).await?;
     for (lot_id, amount, _) in hold_lots(conn, &hold.id).await? {
-        ledger(conn, member_id, "spend", -amount, Some(&lot_id), Some(&hold.id), Some(key), Some(&hold.purpose), at).await?;
+        ledger(
+            conn,
+            member_id,
+            "spend",
+            -amount,
+            Some(&lot_id),
+            Some(&hold.id),
+            Some(key),
+            Some(&hold.purpose),
+            at,
+        )
+        .await?;
     }
     let props = json!({ "amount": hold.amount, "purpose": hold.purpose, "key": key, "member_id": member_id });
-    emit_for(conn, &member.profile_id, "points.spent", format!("points.spent:{}", hold.id), props, at).await?;
+    emit_for(
+        conn,
+        &member.profile_id,
+        "points.spent",
+        format!("points.spent:{}", hold.id),
+        props,
+        at,
+    )
+    .await?;
     hold.status = "consumed".into();
     Ok(hold)
 }
@@ -260,12 +326,25 @@ pub async fn consume(conn: &mut Conn, backend: Backend, member_id: &str, key: &s
 /// Cancels a held spend: its points go back to the lots they came from.
 /// Releasing a released hold is a no-op; a consumed one cannot be released
 /// (refund it with [`refund_spend`]).
-pub async fn release(conn: &mut Conn, backend: Backend, member_id: &str, key: &str, at: Micros) -> Result<Hold> {
+pub async fn release(
+    conn: &mut Conn,
+    backend: Backend,
+    member_id: &str,
+    key: &str,
+    at: Micros,
+) -> Result<Hold> {
     lock_member(conn, backend, member_id).await?;
-    let mut hold = find_hold(conn, member_id, key).await?.ok_or(Error::not_found("points hold"))?;
+    let mut hold = find_hold(conn, member_id, key)
+        .await?
+        .ok_or(Error::not_found("points hold"))?;
     match hold.status.as_str() {
         "released" => return Ok(hold),
-        "consumed" => return Err(Error::conflict("hold_consumed", "this spend was completed; refund it instead")),
+        "consumed" => {
+            return Err(Error::conflict(
+                "hold_consumed",
+                "this spend was completed; refund it instead",
+            ))
+        }
         _ => {}
     }
     settle(conn, &hold.id, "released", at).await?;
@@ -304,15 +383,23 @@ pub async fn refund_spend(
     at: Micros,
 ) -> Result<i64> {
     if amount <= 0 {
-        return Err(Error::invalid("invalid_amount", "points to refund must be positive"));
+        return Err(Error::invalid(
+            "invalid_amount",
+            "points to refund must be positive",
+        ));
     }
     let member = lock_member(conn, backend, member_id).await?;
-    if let Some(done) = prior_op(conn, op_key).await? {
+    if let Some(done) = prior_op(conn, op_key, member_id).await? {
         return Ok(done);
     }
-    let hold = find_hold(conn, member_id, spend_key).await?.ok_or(Error::not_found("points spend"))?;
+    let hold = find_hold(conn, member_id, spend_key)
+        .await?
+        .ok_or(Error::not_found("points spend"))?;
     if hold.status != "consumed" {
-        return Err(Error::conflict("spend_not_consumed", "only a completed spend can be refunded"));
+        return Err(Error::conflict(
+            "spend_not_consumed",
+            "only a completed spend can be refunded",
+        ));
     }
     let mut left = amount.min(hold.amount - hold.refunded);
     let total = left;
@@ -332,7 +419,18 @@ pub async fn refund_spend(
             .bind(&lot_id)
             .execute(&mut *conn)
             .await?;
-        ledger(conn, member_id, "refund", give, Some(&lot_id), Some(&hold.id), Some(op_key), None, at).await?;
+        ledger(
+            conn,
+            member_id,
+            "refund",
+            give,
+            Some(&lot_id),
+            Some(&hold.id),
+            Some(op_key),
+            None,
+            at,
+        )
+        .await?;
         left -= give;
     }
     sqlx::query("UPDATE points_holds SET refunded = refunded + $1 WHERE id = $2")
@@ -342,7 +440,15 @@ pub async fn refund_spend(
         .await?;
     record_op(conn, op_key, member_id, "refund_spend", total, at).await?;
     let props = json!({ "amount": total, "spend_key": spend_key, "member_id": member_id });
-    emit_for(conn, &member.profile_id, "points.refunded", format!("points.refunded:{op_key}"), props, at).await?;
+    emit_for(
+        conn,
+        &member.profile_id,
+        "points.refunded",
+        format!("points.refunded:{op_key}"),
+        props,
+        at,
+    )
+    .await?;
     Ok(total)
 }
 
@@ -360,10 +466,13 @@ pub async fn reverse_award(
     at: Micros,
 ) -> Result<i64> {
     if amount <= 0 {
-        return Err(Error::invalid("invalid_amount", "points to reverse must be positive"));
+        return Err(Error::invalid(
+            "invalid_amount",
+            "points to reverse must be positive",
+        ));
     }
     let member = lock_member(conn, backend, member_id).await?;
-    if let Some(done) = prior_op(conn, op_key).await? {
+    if let Some(done) = prior_op(conn, op_key, member_id).await? {
         return Ok(done);
     }
     let row: Option<(Option<String>, i64, i64)> = sqlx::query_as(
@@ -392,7 +501,11 @@ pub async fn reverse_award(
     .bind(at)
     .fetch_all(&mut *conn)
     .await?;
-    lots.extend(others.into_iter().filter(|(id, _)| Some(id) != lot.as_ref()));
+    lots.extend(
+        others
+            .into_iter()
+            .filter(|(id, _)| Some(id) != lot.as_ref()),
+    );
     for (lot_id, remaining) in lots {
         if left == 0 {
             break;
@@ -402,7 +515,18 @@ pub async fn reverse_award(
             continue;
         }
         take_from_lot(conn, &lot_id, take).await?;
-        ledger(conn, member_id, "reverse", -take, Some(&lot_id), None, Some(op_key), None, at).await?;
+        ledger(
+            conn,
+            member_id,
+            "reverse",
+            -take,
+            Some(&lot_id),
+            None,
+            Some(op_key),
+            None,
+            at,
+        )
+        .await?;
         left -= take;
     }
     if left > 0 {
@@ -412,7 +536,18 @@ pub async fn reverse_award(
             .execute(&mut *conn)
             .await?;
         let reason = "owed: the points were already spent; repaid from future awards";
-        ledger(conn, member_id, "reverse", -left, None, None, Some(op_key), Some(reason), at).await?;
+        ledger(
+            conn,
+            member_id,
+            "reverse",
+            -left,
+            None,
+            None,
+            Some(op_key),
+            Some(reason),
+            at,
+        )
+        .await?;
     }
     sqlx::query("UPDATE points_awards SET reversed = reversed + $1 WHERE key = $2")
         .bind(total)
@@ -420,14 +555,24 @@ pub async fn reverse_award(
         .execute(&mut *conn)
         .await?;
     record_op(conn, op_key, member_id, "reverse_award", total, at).await?;
-    let props = json!({ "amount": total, "award_key": award_key, "owed": left, "member_id": member_id });
-    emit_for(conn, &member.profile_id, "points.reversed", format!("points.reversed:{op_key}"), props, at).await?;
+    let props =
+        json!({ "amount": total, "award_key": award_key, "owed": left, "member_id": member_id });
+    emit_for(
+        conn,
+        &member.profile_id,
+        "points.reversed",
+        format!("points.reversed:{op_key}"),
+        props,
+        at,
+    )
+    .await?;
     Ok(total)
 }
 
 /// A staff deduction (a positive adjustment is an [`award`] with source
 /// `adjustment`): takes spendable and locked points nearest expiry first;
 /// refuses to go below zero.
+#[allow(clippy::too_many_arguments)]
 pub async fn deduct(
     conn: &mut Conn,
     backend: Backend,
@@ -439,10 +584,13 @@ pub async fn deduct(
     at: Micros,
 ) -> Result<i64> {
     if amount <= 0 {
-        return Err(Error::invalid("invalid_amount", "points to deduct must be positive"));
+        return Err(Error::invalid(
+            "invalid_amount",
+            "points to deduct must be positive",
+        ));
     }
     let member = lock_member(conn, backend, member_id).await?;
-    if let Some(done) = prior_op(conn, op_key).await? {
+    if let Some(done) = prior_op(conn, op_key, member_id).await? {
         return Ok(done);
     }
     let lots: Vec<(String, i64)> = sqlx::query_as(
@@ -485,7 +633,15 @@ pub async fn deduct(
     }
     record_op(conn, op_key, member_id, "deduct", amount, at).await?;
     let props = json!({ "amount": amount, "reason": reason, "member_id": member_id });
-    emit_for(conn, &member.profile_id, "points.deducted", format!("points.deducted:{op_key}"), props, at).await?;
+    emit_for(
+        conn,
+        &member.profile_id,
+        "points.deducted",
+        format!("points.deducted:{op_key}"),
+        props,
+        at,
+    )
+    .await?;
     Ok(amount)
 }
 
@@ -511,9 +667,28 @@ pub async fn expire_due(conn: &mut Conn, backend: Backend, at: Micros, limit: i6
             continue;
         }
         take_from_lot(conn, &lot_id, remaining).await?;
-        ledger(conn, &member_id, "expire", -remaining, Some(&lot_id), None, None, None, at).await?;
+        ledger(
+            conn,
+            &member_id,
+            "expire",
+            -remaining,
+            Some(&lot_id),
+            None,
+            None,
+            None,
+            at,
+        )
+        .await?;
         let props = json!({ "amount": remaining, "lot_id": lot_id, "member_id": member_id });
-        emit_for(conn, &member.profile_id, "points.expired", format!("points.expired:{lot_id}:{at}"), props, at).await?;
+        emit_for(
+            conn,
+            &member.profile_id,
+            "points.expired",
+            format!("points.expired:{lot_id}:{at}"),
+            props,
+            at,
+        )
+        .await?;
         expired += remaining;
     }
     Ok(expired)
@@ -536,7 +711,13 @@ pub async fn remind_expiring(conn: &mut Conn, at: Micros, window: Micros) -> Res
     for (member_id, profile_id, amount, expires_at) in rows {
         let day = crate::clock::to_datetime(expires_at).format("%Y-%m-%d");
         let props = json!({ "amount": amount, "expires_at": expires_at, "member_id": member_id });
-        let event = DomainEvent::new("points.expiring", profile_id, format!("points.expiring:{member_id}:{day}"), props, at);
+        let event = DomainEvent::new(
+            "points.expiring",
+            profile_id,
+            format!("points.expiring:{member_id}:{day}"),
+            props,
+            at,
+        );
         if emit(conn, &event).await? {
             sent += 1;
         }
@@ -612,7 +793,12 @@ pub struct Entry {
 }
 
 /// The member's ledger, newest first, `limit` rows before the id `before`.
-pub async fn history(conn: &mut Conn, member_id: &str, before: Option<&str>, limit: i64) -> Result<Vec<Entry>> {
+pub async fn history(
+    conn: &mut Conn,
+    member_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Entry>> {
     let rows = sqlx::query(
         "SELECT id, kind, amount, reference, reason, at FROM points_ledger \
          WHERE member_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
@@ -638,20 +824,28 @@ pub async fn history(conn: &mut Conn, member_id: &str, before: Option<&str>, lim
 
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > 200 {
-        return Err(Error::invalid("invalid_key", "an operation key is 1 to 200 characters"));
+        return Err(Error::invalid(
+            "invalid_key",
+            "an operation key is 1 to 200 characters",
+        ));
     }
     Ok(())
 }
 
 async fn take_from_lot(conn: &mut Conn, lot_id: &str, amount: i64) -> Result<()> {
-    let n = sqlx::query("UPDATE points_lots SET remaining = remaining - $1 WHERE id = $2 AND remaining >= $1")
-        .bind(amount)
-        .bind(lot_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let n = sqlx::query(
+        "UPDATE points_lots SET remaining = remaining - $1 WHERE id = $2 AND remaining >= $1",
+    )
+    .bind(amount)
+    .bind(lot_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     if n != 1 {
-        return Err(Error::conflict("points_changed", "the points changed meanwhile; try again"));
+        return Err(Error::conflict(
+            "points_changed",
+            "the points changed meanwhile; try again",
+        ));
     }
     Ok(())
 }
@@ -664,29 +858,38 @@ async fn return_to_lot(conn: &mut Conn, lot_id: &str, amount: i64) -> Result<()>
         .await?
         .rows_affected();
     if n != 1 {
-        return Err(Error::Internal(anyhow::anyhow!("points lot {lot_id} cannot take back {amount}")));
+        return Err(Error::Internal(anyhow::anyhow!(
+            "points lot {lot_id} cannot take back {amount}"
+        )));
     }
     Ok(())
 }
 
 async fn settle(conn: &mut Conn, hold_id: &str, status: &str, at: Micros) -> Result<()> {
-    sqlx::query("UPDATE points_holds SET status = $1, settled_at = $2 WHERE id = $3 AND status = 'held'")
-        .bind(status)
-        .bind(at)
-        .bind(hold_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE points_holds SET status = $1, settled_at = $2 WHERE id = $3 AND status = 'held'",
+    )
+    .bind(status)
+    .bind(at)
+    .bind(hold_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 async fn hold_lots(conn: &mut Conn, hold_id: &str) -> Result<Vec<(String, i64, i64)>> {
-    Ok(sqlx::query_as("SELECT lot_id, amount, refunded FROM points_hold_lots WHERE hold_id = $1 ORDER BY lot_id")
-        .bind(hold_id)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT lot_id, amount, refunded FROM points_hold_lots WHERE hold_id = $1 ORDER BY lot_id",
+    )
+    .bind(hold_id)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
-async fn hold_lots_by_expiry_desc(conn: &mut Conn, hold_id: &str) -> Result<Vec<(String, i64, i64)>> {
+async fn hold_lots_by_expiry_desc(
+    conn: &mut Conn,
+    hold_id: &str,
+) -> Result<Vec<(String, i64, i64)>> {
     Ok(sqlx::query_as(
         "SELECT h.lot_id, h.amount, h.refunded FROM points_hold_lots h JOIN points_lots l ON l.id = h.lot_id \
          WHERE h.hold_id = $1 ORDER BY l.expires_at DESC, l.id DESC",
@@ -696,23 +899,44 @@ async fn hold_lots_by_expiry_desc(conn: &mut Conn, hold_id: &str) -> Result<Vec<
     .await?)
 }
 
-async fn prior_op(conn: &mut Conn, key: &str) -> Result<Option<i64>> {
+async fn prior_op(conn: &mut Conn, key: &str, member_id: &str) -> Result<Option<i64>> {
     check_key(key)?;
-    Ok(sqlx::query_scalar("SELECT amount FROM points_ops WHERE key = $1")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?)
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT amount, member_id FROM points_ops WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match row {
+        Some((_, m)) if m != member_id => Err(key_reused(key)),
+        other => Ok(other.map(|(amount, _)| amount)),
+    }
 }
 
-async fn record_op(conn: &mut Conn, key: &str, member_id: &str, kind: &str, amount: i64, at: Micros) -> Result<()> {
-    sqlx::query("INSERT INTO points_ops (key, member_id, kind, amount, at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(key)
-        .bind(member_id)
-        .bind(kind)
-        .bind(amount)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
+fn key_reused(key: &str) -> Error {
+    Error::conflict(
+        "idempotency_key_reused",
+        format!("the key '{key}' was used for another member"),
+    )
+}
+
+async fn record_op(
+    conn: &mut Conn,
+    key: &str,
+    member_id: &str,
+    kind: &str,
+    amount: i64,
+    at: Micros,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO points_ops (key, member_id, kind, amount, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(key)
+    .bind(member_id)
+    .bind(kind)
+    .bind(amount)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -755,7 +979,11 @@ async fn emit_for(
     at: Micros,
 ) -> Result<()> {
     if let Some(profile) = profile_id {
-        emit(conn, &DomainEvent::new(name, profile.clone(), key, props, at)).await?;
+        emit(
+            conn,
+            &DomainEvent::new(name, profile.clone(), key, props, at),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -89,7 +89,9 @@ pub async fn add_growth(
     if target.rank <= current.rank {
         return Ok(None);
     }
-    change(conn, member_id, &current.code, &target.code, "upgrade", at).await.map(Some)
+    change(conn, member_id, &current.code, &target.code, "upgrade", at)
+        .await
+        .map(Some)
 }
 
 /// Growth earned in the period ending at `at`.
@@ -153,13 +155,24 @@ pub async fn change(
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    let profile: Option<String> = sqlx::query_scalar("SELECT profile_id FROM members WHERE id = $1")
-        .bind(member_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let profile: Option<String> =
+        sqlx::query_scalar("SELECT profile_id FROM members WHERE id = $1")
+            .bind(member_id)
+            .fetch_one(&mut *conn)
+            .await?;
     if let Some(profile) = profile {
         let props = json!({ "from": from, "to": to, "reason": reason, "member_id": member_id });
-        emit(conn, &DomainEvent::new("tier.changed", profile, format!("tier.changed:{id}"), props, at)).await?;
+        emit(
+            conn,
+            &DomainEvent::new(
+                "tier.changed",
+                profile,
+                format!("tier.changed:{id}"),
+                props,
+                at,
+            ),
+        )
+        .await?;
     }
     Ok(TierChange {
         from_tier: from.to_owned(),
@@ -198,7 +211,15 @@ pub async fn review(conn: &mut Conn, backend: Backend, at: Micros, limit: i64) -
             continue;
         }
         if let Some(lower) = tiers.iter().rev().find(|t| t.rank < current.rank) {
-            change(conn, &member_id, &current.code, &lower.code, "retention_downgrade", at).await?;
+            change(
+                conn,
+                &member_id,
+                &current.code,
+                &lower.code,
+                "retention_downgrade",
+                at,
+            )
+            .await?;
             downgraded += 1;
         }
     }

@@ -47,7 +47,11 @@ struct JoinRequest {
 /// Joins the membership (idempotent: a member gets their card back).
 #[utoipa::path(post, path = "/api/v1/me/membership", tag = "membership", request_body = JoinRequest,
     responses((status = 200, body = Joined), (status = 409, description = "phone_taken")))]
-async fn join(State(state): State<AppState>, customer: Customer, Json(req): Json<JoinRequest>) -> ApiResult<Json<Joined>> {
+async fn join(
+    State(state): State<AppState>,
+    customer: Customer,
+    Json(req): Json<JoinRequest>,
+) -> ApiResult<Json<Joined>> {
     let mut tx = state.db.begin().await?;
     let phone = match req.phone {
         Some(p) => p,
@@ -60,7 +64,11 @@ async fn join(State(state): State<AppState>, customer: Customer, Json(req): Json
         .await?
         .ok_or_else(|| Error::invalid("phone_required", "give a phone number to join"))?,
     };
-    let channel = if customer.channel == "h5" { "h5" } else { "mini_program" };
+    let channel = if customer.channel == "h5" {
+        "h5"
+    } else {
+        "mini_program"
+    };
     let new = NewMember {
         name: req.name,
         phone,
@@ -69,7 +77,14 @@ async fn join(State(state): State<AppState>, customer: Customer, Json(req): Json
         staff_id: None,
         birthday: req.birthday,
     };
-    let joined = members::join(&mut tx, state.db.backend(), &customer.profile_id, &new, clock::now()).await?;
+    let joined = members::join(
+        &mut tx,
+        state.db.backend(),
+        &customer.profile_id,
+        &new,
+        clock::now(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(joined))
 }
@@ -98,7 +113,9 @@ async fn card(state: &AppState, member_id: &str) -> ApiResult<Card> {
     let next_tier = all.iter().find(|t| t.rank > rank).cloned();
     let period_growth = tiers::period_growth(&mut conn, member_id, now).await?;
     Ok(Card {
-        growth_to_next: next_tier.as_ref().map(|t| (t.growth_min - period_growth).max(0)),
+        growth_to_next: next_tier
+            .as_ref()
+            .map(|t| (t.growth_min - period_growth).max(0)),
         points: points::balance(&mut conn, member_id, now).await?,
         tier_history: tiers::history(&mut conn, member_id).await?,
         member,
@@ -116,10 +133,16 @@ async fn my_card(State(state): State<AppState>, customer: Customer) -> ApiResult
 
 /// The customer's points history, newest first.
 #[utoipa::path(get, path = "/api/v1/me/points", tag = "membership", params(Page), responses((status = 200, body = [Entry])))]
-async fn my_points(State(state): State<AppState>, customer: Customer, Query(page): Query<Page>) -> ApiResult<Json<Vec<Entry>>> {
+async fn my_points(
+    State(state): State<AppState>,
+    customer: Customer,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<Entry>>> {
     let mut conn = state.db.read().acquire().await?;
     let limit = page.limit.unwrap_or(50);
-    Ok(Json(points::history(&mut conn, customer.member()?, page.before.as_deref(), limit).await?))
+    Ok(Json(
+        points::history(&mut conn, customer.member()?, page.before.as_deref(), limit).await?,
+    ))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -135,7 +158,11 @@ struct MemberCode {
 async fn my_code(State(state): State<AppState>, customer: Customer) -> ApiResult<Json<MemberCode>> {
     let mut conn = state.db.read().acquire().await?;
     let member = members::get(&mut conn, customer.member()?).await?;
-    let (code, valid_until) = code::issue(&state.vault.derive_key(code::KEY_PURPOSE), &member.member_no, clock::now());
+    let (code, valid_until) = code::issue(
+        &state.vault.derive_key(code::KEY_PURPOSE),
+        &member.member_no,
+        clock::now(),
+    );
     Ok(Json(MemberCode { code, valid_until }))
 }
 
@@ -147,7 +174,11 @@ struct Search {
 
 /// Finds members by phone number or member number.
 #[utoipa::path(get, path = "/api/v1/members", tag = "membership", params(Search), responses((status = 200, body = [Member])))]
-async fn find_members(State(state): State<AppState>, auth: Auth, Query(s): Query<Search>) -> ApiResult<Json<Vec<Member>>> {
+async fn find_members(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(s): Query<Search>,
+) -> ApiResult<Json<Vec<Member>>> {
     auth.require(Area::Membership, Access::Read)?;
     let mut conn = state.db.read().acquire().await?;
     Ok(Json(members::find(&mut conn, &s.q).await?))
@@ -163,14 +194,25 @@ struct RegisterRequest {
 
 /// Registers a customer in store (idempotent on the phone number).
 #[utoipa::path(post, path = "/api/v1/members", tag = "membership", request_body = RegisterRequest, responses((status = 200, body = Joined)))]
-async fn register_member(State(state): State<AppState>, auth: Auth, Json(req): Json<RegisterRequest>) -> ApiResult<Json<Joined>> {
+async fn register_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<Json<Joined>> {
     auth.require(Area::Membership, Access::Write)?;
     let store_id = auth.store_id.clone().or(req.store_id);
     let phone = Identifier::new(IdType::Phone, &req.phone)?;
     let now = clock::now();
     let mut tx = state.db.begin().await?;
     let key = format!("store.register:{}", phone.value);
-    let profile = domain::profile_for(&mut tx, state.db.backend(), std::slice::from_ref(&phone), &key, now).await?;
+    let profile = domain::profile_for(
+        &mut tx,
+        state.db.backend(),
+        std::slice::from_ref(&phone),
+        &key,
+        now,
+    )
+    .await?;
     let new = NewMember {
         name: req.name,
         phone: phone.value.clone(),
@@ -181,7 +223,15 @@ async fn register_member(State(state): State<AppState>, auth: Auth, Json(req): J
     };
     let joined = members::join(&mut tx, state.db.backend(), &profile, &new, now).await?;
     if joined.created {
-        audit::record(&mut tx, &auth.actor(), "member.register", "member", Some(&joined.member.id), json!({ "store_id": new.store_id })).await?;
+        audit::record(
+            &mut tx,
+            &auth.actor(),
+            "member.register",
+            "member",
+            Some(&joined.member.id),
+            json!({ "store_id": new.store_id }),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Json(joined))
@@ -197,23 +247,44 @@ struct MemberDetail {
 }
 
 #[utoipa::path(get, path = "/api/v1/members/{id}", tag = "membership", responses((status = 200, body = MemberDetail)))]
-async fn member_detail(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MemberDetail>> {
+async fn member_detail(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MemberDetail>> {
     auth.require(Area::Membership, Access::Read)?;
     let card = card(&state, &id).await?;
     let mut conn = state.db.read().acquire().await?;
     let identifiers = match &card.member.profile_id {
-        Some(p) => members::identifiers(&mut conn, p).await?.into_iter().map(|(t, v)| format!("{t}:{v}")).collect(),
+        Some(p) => members::identifiers(&mut conn, p)
+            .await?
+            .into_iter()
+            .map(|(t, v)| format!("{t}:{v}"))
+            .collect(),
         None => Vec::new(),
     };
     Ok(Json(MemberDetail { card, identifiers }))
 }
 
 #[utoipa::path(get, path = "/api/v1/members/{id}/points", tag = "membership", params(Page), responses((status = 200, body = [Entry])))]
-async fn member_points(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(page): Query<Page>) -> ApiResult<Json<Vec<Entry>>> {
+async fn member_points(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<Entry>>> {
     auth.require(Area::Membership, Access::Read)?;
     let mut conn = state.db.read().acquire().await?;
     members::get(&mut conn, &id).await?;
-    Ok(Json(points::history(&mut conn, &id, page.before.as_deref(), page.limit.unwrap_or(50)).await?))
+    Ok(Json(
+        points::history(
+            &mut conn,
+            &id,
+            page.before.as_deref(),
+            page.limit.unwrap_or(50),
+        )
+        .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -224,12 +295,22 @@ struct ScanRequest {
 /// The member behind a scanned member code (at the till).
 #[utoipa::path(post, path = "/api/v1/members/scan", tag = "membership", request_body = ScanRequest,
     responses((status = 200, body = Member), (status = 400, description = "invalid_member_code | expired_member_code")))]
-async fn scan_code(State(state): State<AppState>, auth: Auth, Json(req): Json<ScanRequest>) -> ApiResult<Json<Member>> {
+async fn scan_code(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(req): Json<ScanRequest>,
+) -> ApiResult<Json<Member>> {
     auth.require(Area::Membership, Access::Read)?;
-    let member_no = code::verify(&state.vault.derive_key(code::KEY_PURPOSE), &req.code, clock::now())?;
+    let member_no = code::verify(
+        &state.vault.derive_key(code::KEY_PURPOSE),
+        &req.code,
+        clock::now(),
+    )?;
     let mut conn = state.db.read().acquire().await?;
     let found = members::find(&mut conn, &member_no).await?;
-    Ok(Json(found.into_iter().next().ok_or(Error::not_found("member"))?))
+    Ok(Json(
+        found.into_iter().next().ok_or(Error::not_found("member"))?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -244,11 +325,20 @@ struct AdjustRequest {
 /// A staff adjustment with a reason, audited.
 #[utoipa::path(post, path = "/api/v1/members/{id}/points/adjust", tag = "membership", request_body = AdjustRequest,
     responses((status = 200, body = Balance), (status = 409, description = "insufficient_points")))]
-async fn adjust_points(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Json(req): Json<AdjustRequest>) -> ApiResult<Json<Balance>> {
+async fn adjust_points(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(req): Json<AdjustRequest>,
+) -> ApiResult<Json<Balance>> {
     auth.require(Area::Membership, Access::Write)?;
     let reason = req.reason.trim();
     if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(Error::invalid("invalid_reason", "an adjustment needs a reason (1 to 200 characters)").into());
+        return Err(Error::invalid(
+            "invalid_reason",
+            "an adjustment needs a reason (1 to 200 characters)",
+        )
+        .into());
     }
     if req.amount == 0 || req.amount.abs() > 1_000_000 {
         return Err(Error::invalid("invalid_amount", "adjust by 1 to 1,000,000 points").into());
@@ -269,13 +359,42 @@ async fn adjust_points(State(state): State<AppState>, auth: Auth, Path(id): Path
             at: now,
         };
         if points::award(&mut tx, backend, &award).await?.applied {
-            audit::record(&mut tx, &auth.actor(), "points.adjust", "member", Some(&id), json!({ "amount": req.amount, "reason": reason })).await?;
+            audit::record(
+                &mut tx,
+                &auth.actor(),
+                "points.adjust",
+                "member",
+                Some(&id),
+                json!({ "amount": req.amount, "reason": reason }),
+            )
+            .await?;
         }
     } else {
-        let prior: Option<i64> = sqlx::query_scalar("SELECT amount FROM points_ops WHERE key = $1").bind(&key).fetch_optional(&mut *tx).await?;
-        points::deduct(&mut tx, backend, &id, -req.amount, reason, &auth.email, &key, now).await?;
+        let prior: Option<i64> = sqlx::query_scalar("SELECT amount FROM points_ops WHERE key = $1")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        points::deduct(
+            &mut tx,
+            backend,
+            &id,
+            -req.amount,
+            reason,
+            &auth.email,
+            &key,
+            now,
+        )
+        .await?;
         if prior.is_none() {
-            audit::record(&mut tx, &auth.actor(), "points.adjust", "member", Some(&id), json!({ "amount": req.amount, "reason": reason })).await?;
+            audit::record(
+                &mut tx,
+                &auth.actor(),
+                "points.adjust",
+                "member",
+                Some(&id),
+                json!({ "amount": req.amount, "reason": reason }),
+            )
+            .await?;
         }
     }
     let balance = points::balance(&mut tx, &id, now).await?;
@@ -295,10 +414,24 @@ struct SpendRequest {
 /// Spends points at the till (freeze and consume at once).
 #[utoipa::path(post, path = "/api/v1/members/{id}/points/spend", tag = "membership", request_body = SpendRequest,
     responses((status = 200, body = Hold), (status = 409, description = "insufficient_points")))]
-async fn spend_points(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Json(req): Json<SpendRequest>) -> ApiResult<Json<Hold>> {
+async fn spend_points(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(req): Json<SpendRequest>,
+) -> ApiResult<Json<Hold>> {
     auth.require(Area::Membership, Access::Write)?;
     let mut tx = state.db.begin().await?;
-    let hold = points::spend(&mut tx, state.db.backend(), &id, req.amount, &format!("till:{}", req.key), &req.purpose, clock::now()).await?;
+    let hold = points::spend(
+        &mut tx,
+        state.db.backend(),
+        &id,
+        req.amount,
+        &format!("till:{}", req.key),
+        &req.purpose,
+        clock::now(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(hold))
 }
@@ -314,23 +447,58 @@ struct PurchaseRequest {
 /// Records an offline purchase: points (locked through the return window) and growth.
 #[utoipa::path(post, path = "/api/v1/members/{id}/purchases", tag = "membership", request_body = PurchaseRequest,
     responses((status = 200, body = Earned)))]
-async fn record_purchase(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Json(req): Json<PurchaseRequest>) -> ApiResult<Json<Earned>> {
+async fn record_purchase(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(req): Json<PurchaseRequest>,
+) -> ApiResult<Json<Earned>> {
     auth.require(Area::Membership, Access::Write)?;
     let receipt = req.receipt_no.trim();
     if receipt.is_empty() || receipt.len() > 64 {
-        return Err(Error::invalid("invalid_receipt", "a receipt number is 1 to 64 characters").into());
+        return Err(
+            Error::invalid("invalid_receipt", "a receipt number is 1 to 64 characters").into(),
+        );
     }
-    let store = auth.store_id.clone().or(req.store_id).ok_or_else(|| Error::invalid("store_required", "name the store of the purchase"))?;
+    let store = auth
+        .store_id
+        .clone()
+        .or(req.store_id)
+        .ok_or_else(|| Error::invalid("store_required", "name the store of the purchase"))?;
     let now = clock::now();
     let key = format!("receipt:{store}:{receipt}");
     let mut tx = state.db.begin().await?;
-    let earned = earn::purchase(&mut tx, state.db.backend(), &id, &key, "offline_purchase", &req.lines, now + earn::RETURN_WINDOW, now).await?;
+    let earned = earn::purchase(
+        &mut tx,
+        state.db.backend(),
+        &id,
+        &key,
+        "offline_purchase",
+        &req.lines,
+        now + earn::RETURN_WINDOW,
+        now,
+    )
+    .await?;
     if earned.applied {
-        let profile: Option<String> = sqlx::query_scalar("SELECT profile_id FROM members WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?;
+        let profile: Option<String> =
+            sqlx::query_scalar("SELECT profile_id FROM members WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
         if let Some(profile) = profile {
             let total: i64 = req.lines.iter().map(|l| l.amount_fen).sum();
             let props = json!({ "member_id": id, "store_id": store, "receipt_no": receipt, "total_fen": total, "lines": req.lines });
-            domain::emit(&mut tx, &domain::DomainEvent::new("store.purchase", profile, format!("store.purchase:{key}"), props, now)).await?;
+            domain::emit(
+                &mut tx,
+                &domain::DomainEvent::new(
+                    "store.purchase",
+                    profile,
+                    format!("store.purchase:{key}"),
+                    props,
+                    now,
+                ),
+            )
+            .await?;
         }
     }
     tx.commit().await?;

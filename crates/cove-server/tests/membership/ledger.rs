@@ -13,13 +13,34 @@ use proptest::test_runner::{Config, TestRunner};
 
 #[derive(Debug, Clone)]
 enum Op {
-    Award { amount: i64, lock_days: i64, expire_days: i64 },
-    Freeze { key: u8, amount: i64 },
-    Consume { key: u8 },
-    Release { key: u8 },
-    RefundSpend { key: u8, amount: i64, op: u8 },
-    ReverseAward { award: u8, amount: i64, op: u8 },
-    Advance { days: i64 },
+    Award {
+        amount: i64,
+        lock_days: i64,
+        expire_days: i64,
+    },
+    Freeze {
+        key: u8,
+        amount: i64,
+    },
+    Consume {
+        key: u8,
+    },
+    Release {
+        key: u8,
+    },
+    RefundSpend {
+        key: u8,
+        amount: i64,
+        op: u8,
+    },
+    ReverseAward {
+        award: u8,
+        amount: i64,
+        op: u8,
+    },
+    Advance {
+        days: i64,
+    },
     Expire,
 }
 
@@ -41,7 +62,11 @@ async fn new_member(db: &Db, phone: &str) -> String {
     let profile = cove_core::audience::domain::profile_for(
         &mut tx,
         db.backend(),
-        &[cove_core::audience::Identifier::new(cove_core::audience::IdType::AnonymousId, &uuid::Uuid::now_v7().to_string()).unwrap()],
+        &[cove_core::audience::Identifier::new(
+            cove_core::audience::IdType::AnonymousId,
+            &uuid::Uuid::now_v7().to_string(),
+        )
+        .unwrap()],
         "t",
         cove_core::clock::now(),
     )
@@ -55,7 +80,15 @@ async fn new_member(db: &Db, phone: &str) -> String {
         staff_id: None,
         birthday: None,
     };
-    let joined = membership::join(&mut tx, db.backend(), &profile, &new, cove_core::clock::now()).await.unwrap();
+    let joined = membership::join(
+        &mut tx,
+        db.backend(),
+        &profile,
+        &new,
+        cove_core::clock::now(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     joined.member.id
 }
@@ -82,7 +115,11 @@ async fn sums(db: &Db, member: &str) -> (i64, i64, i64, i64) {
 
 async fn check_invariants(db: &Db, member: &str, now: i64) {
     let (ledger, remaining, held, debt) = sums(db, member).await;
-    assert_eq!(ledger, remaining + held - debt, "ledger sum must equal lots + holds - debt");
+    assert_eq!(
+        ledger,
+        remaining + held - debt,
+        "ledger sum must equal lots + holds - debt"
+    );
     let bad_lots: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM points_lots WHERE member_id = $1 AND (remaining < 0 OR remaining > amount)")
         .bind(member).fetch_one(db.pool()).await.unwrap();
     assert_eq!(bad_lots, 0, "a lot went negative or above its award");
@@ -92,7 +129,10 @@ async fn check_invariants(db: &Db, member: &str, now: i64) {
          JOIN points_lots l ON l.id = hl.lot_id WHERE h.member_id = $1 \
          AND (l.expires_at <= h.created_at OR l.unlock_at > h.created_at)",
     )
-    .bind(member).fetch_one(db.pool()).await.unwrap();
+    .bind(member)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
     assert_eq!(bad_takes, 0, "expired or locked points were spent");
     let mut conn = db.pool().acquire().await.unwrap();
     let b = points::balance(&mut conn, member, now).await.unwrap();
@@ -110,8 +150,12 @@ async fn run(db: &Db, member: &str, ops: Vec<Op>) {
         let before = sums(db, member).await;
         let mut tx = db.begin().await.unwrap();
         let outcome: Result<i64, cove_core::Error> = match &op {
-            Op::Award { amount, lock_days, expire_days } => {
-                let key = format!("award:{}", awards.len());
+            Op::Award {
+                amount,
+                lock_days,
+                expire_days,
+            } => {
+                let key = format!("award:{member}:{}", awards.len());
                 let a = Award {
                     member_id: member,
                     amount: *amount,
@@ -128,36 +172,79 @@ async fn run(db: &Db, member: &str, ops: Vec<Op>) {
                 }
                 r.map(|_| *amount)
             }
-            Op::Freeze { key, amount } => points::freeze(&mut tx, backend, member, *amount, &format!("s{key}"), "test", now).await.map(|_| 0),
+            Op::Freeze { key, amount } => points::freeze(
+                &mut tx,
+                backend,
+                member,
+                *amount,
+                &format!("s{key}"),
+                "test",
+                now,
+            )
+            .await
+            .map(|_| 0),
             Op::Consume { key } => {
                 // Consuming an already consumed hold changes nothing.
                 let was_held: Option<i64> = sqlx::query_scalar("SELECT amount FROM points_holds WHERE member_id = $1 AND key = $2 AND status = 'held'")
                     .bind(member).bind(format!("s{key}")).fetch_optional(&mut *tx).await.unwrap();
-                points::consume(&mut tx, backend, member, &format!("s{key}"), now).await.map(|_| -was_held.unwrap_or(0))
-            }
-            Op::Release { key } => points::release(&mut tx, backend, member, &format!("s{key}"), now).await.map(|_| 0),
-            Op::RefundSpend { key, amount, op } => {
-                let op_key = format!("refund:{key}:{op}");
-                let done: Option<i64> = sqlx::query_scalar("SELECT amount FROM points_ops WHERE key = $1").bind(&op_key).fetch_optional(&mut *tx).await.unwrap();
-                points::refund_spend(&mut tx, backend, member, &format!("s{key}"), *amount, &op_key, now)
+                points::consume(&mut tx, backend, member, &format!("s{key}"), now)
                     .await
-                    .map(|n| if done.is_some() { 0 } else { n })
+                    .map(|_| -was_held.unwrap_or(0))
+            }
+            Op::Release { key } => {
+                points::release(&mut tx, backend, member, &format!("s{key}"), now)
+                    .await
+                    .map(|_| 0)
+            }
+            Op::RefundSpend { key, amount, op } => {
+                let op_key = format!("refund:{member}:{key}:{op}");
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT amount FROM points_ops WHERE key = $1")
+                        .bind(&op_key)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .unwrap();
+                points::refund_spend(
+                    &mut tx,
+                    backend,
+                    member,
+                    &format!("s{key}"),
+                    *amount,
+                    &op_key,
+                    now,
+                )
+                .await
+                .map(|n| if done.is_some() { 0 } else { n })
             }
             Op::ReverseAward { award, amount, op } => match awards.get(*award as usize) {
                 None => Err(cove_core::Error::not_found("award")),
                 Some(award_key) => {
-                    let op_key = format!("reverse:{award}:{op}");
-                    let done: Option<i64> = sqlx::query_scalar("SELECT amount FROM points_ops WHERE key = $1").bind(&op_key).fetch_optional(&mut *tx).await.unwrap();
-                    points::reverse_award(&mut tx, backend, member, award_key, *amount, &op_key, now)
-                        .await
-                        .map(|n| if done.is_some() { 0 } else { -n })
+                    let op_key = format!("reverse:{member}:{award}:{op}");
+                    let done: Option<i64> =
+                        sqlx::query_scalar("SELECT amount FROM points_ops WHERE key = $1")
+                            .bind(&op_key)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .unwrap();
+                    points::reverse_award(
+                        &mut tx, backend, member, award_key, *amount, &op_key, now,
+                    )
+                    .await
+                    .map(|n| if done.is_some() { 0 } else { -n })
                 }
             },
             Op::Advance { days } => {
                 now += days * DAY;
                 Ok(0)
             }
-            Op::Expire => points::expire_due(&mut tx, backend, now, 1000).await.map(|n| -n),
+            Op::Expire => {
+                // Other members' lots expire too; the model counts this member's.
+                let due: i64 = sqlx::query_scalar("SELECT COALESCE(CAST(SUM(remaining) AS BIGINT), 0) FROM points_lots WHERE member_id = $1 AND expires_at <= $2")
+                    .bind(member).bind(now).fetch_one(&mut *tx).await.unwrap();
+                points::expire_due(&mut tx, backend, now, 100_000)
+                    .await
+                    .map(|_| -due)
+            }
         };
         match outcome {
             Ok(delta) => {
@@ -166,11 +253,18 @@ async fn run(db: &Db, member: &str, ops: Vec<Op>) {
             }
             Err(e) => {
                 assert!(
-                    matches!(e, cove_core::Error::Conflict { .. } | cove_core::Error::NotFound(_)),
+                    matches!(
+                        e,
+                        cove_core::Error::Conflict { .. } | cove_core::Error::NotFound(_)
+                    ),
                     "{op:?} failed unexpectedly: {e:?}"
                 );
                 tx.rollback().await.unwrap();
-                assert_eq!(sums(db, member).await, before, "a failed {op:?} changed the ledger");
+                assert_eq!(
+                    sums(db, member).await,
+                    before,
+                    "a failed {op:?} changed the ledger"
+                );
             }
         }
         if matches!(op, Op::Expire) {
@@ -179,7 +273,11 @@ async fn run(db: &Db, member: &str, ops: Vec<Op>) {
             assert_eq!(live_expired, 0, "expired points left spendable");
         }
         check_invariants(db, member, now).await;
-        assert_eq!(sums(db, member).await.0, expected_total, "ledger differs from the model after {op:?}");
+        assert_eq!(
+            sums(db, member).await.0,
+            expected_total,
+            "ledger differs from the model after {op:?}"
+        );
     }
 }
 
@@ -193,7 +291,11 @@ fn the_ledger_holds_its_invariants_for_any_sequence() {
         db
     });
     let cases = if test_db.is_postgres() { 24 } else { 48 };
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let counter = std::sync::atomic::AtomicU64::new(0);
     runner
         .run(&proptest::collection::vec(op(), 1..40), |ops| {
@@ -218,10 +320,28 @@ fn concurrent_spends_never_take_the_same_points_twice() {
         let now = cove_core::clock::now();
         let mut tx = db.begin().await.unwrap();
         // Registration already awarded its welcome points; add 1,000 more.
-        points::award(&mut tx, db.backend(), &Award { member_id: &member, amount: 1000, source: "test", key: "seed", reference: None, unlock_at: now, expires_at: now + 100 * DAY, at: now }).await.unwrap();
+        points::award(
+            &mut tx,
+            db.backend(),
+            &Award {
+                member_id: &member,
+                amount: 1000,
+                source: "test",
+                key: "seed",
+                reference: None,
+                unlock_at: now,
+                expires_at: now + 100 * DAY,
+                at: now,
+            },
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
-        let start = points::balance(&mut conn, &member, now).await.unwrap().available;
+        let start = points::balance(&mut conn, &member, now)
+            .await
+            .unwrap()
+            .available;
         drop(conn);
         // 20 spends of 100 race, 5 of them twice with the same key (a retry).
         let mut tasks = Vec::new();
@@ -232,12 +352,26 @@ fn concurrent_spends_never_take_the_same_points_twice() {
                 let key = format!("race-{}", i % 20);
                 for attempt in 0..10 {
                     let mut tx = db.begin().await.unwrap();
-                    match points::spend(&mut tx, db.backend(), &member, 100, &key, "test", cove_core::clock::now()).await {
+                    match points::spend(
+                        &mut tx,
+                        db.backend(),
+                        &member,
+                        100,
+                        &key,
+                        "test",
+                        cove_core::clock::now(),
+                    )
+                    .await
+                    {
                         Ok(_) => {
                             tx.commit().await.unwrap();
                             return true;
                         }
-                        Err(cove_core::Error::Conflict { code, .. }) if code == "insufficient_points" => return false,
+                        Err(cove_core::Error::Conflict { code, .. })
+                            if code == "insufficient_points" =>
+                        {
+                            return false
+                        }
                         Err(e) if attempt < 9 => {
                             drop(tx);
                             tracing::debug!("retrying after {e}");
@@ -253,12 +387,23 @@ fn concurrent_spends_never_take_the_same_points_twice() {
             t.await.unwrap();
         }
         let mut conn = db.pool().acquire().await.unwrap();
-        let spends: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM points_holds WHERE member_id = $1 AND status = 'consumed'")
-            .bind(&member).fetch_one(&mut *conn).await.unwrap();
+        let spends: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM points_holds WHERE member_id = $1 AND status = 'consumed'",
+        )
+        .bind(&member)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
         let expected = (start / 100).min(20);
-        assert_eq!(spends, expected, "each distinct key spends once, never beyond the balance");
-        let after = points::balance(&mut conn, &member, cove_core::clock::now()).await.unwrap();
+        assert_eq!(
+            spends, expected,
+            "each distinct key spends once, never beyond the balance"
+        );
+        let after = points::balance(&mut conn, &member, cove_core::clock::now())
+            .await
+            .unwrap();
         assert_eq!(after.available, start - 100 * expected);
+        drop(conn);
         let (ledger, remaining, held, debt) = sums(&db, &member).await;
         assert_eq!(ledger, remaining + held - debt);
     });
