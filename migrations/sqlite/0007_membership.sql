@@ -156,3 +156,90 @@ INSERT INTO earn_rules (id, trigger, subject, points, growth) VALUES
     ('action-warranty_activation', 'action', 'warranty_activation', 100, 10),
     ('action-review', 'action', 'review', 20, 5),
     ('action-birthday', 'action', 'birthday', 500, 0);
+
+-- What each tier entitles a member to. kind: member_price (value = percent
+-- of list price paid), warranty_extension (value = months, once per
+-- membership year), birthday_offer (value = fen off an order in the birthday month),
+-- priority_service (tickets jump the queue), free_shipping.
+CREATE TABLE tier_benefits (
+    tier                TEXT NOT NULL REFERENCES tiers(code),
+    kind                TEXT NOT NULL,
+    value               BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (tier, kind)
+);
+INSERT INTO tier_benefits (tier, kind, value) VALUES
+    ('silver', 'member_price', 98),
+    ('silver', 'birthday_offer', 2000),
+    ('gold', 'member_price', 95),
+    ('gold', 'birthday_offer', 5000),
+    ('gold', 'free_shipping', 0),
+    ('gold', 'warranty_extension', 6),
+    ('diamond', 'member_price', 92),
+    ('diamond', 'birthday_offer', 10000),
+    ('diamond', 'free_shipping', 0),
+    ('diamond', 'warranty_extension', 12),
+    ('diamond', 'priority_service', 0);
+
+-- A benefit issued to a member for a period (e.g. the 2027 warranty
+-- extension), used once. UNIQUE makes issuing idempotent.
+CREATE TABLE benefit_grants (
+    id                  TEXT PRIMARY KEY,
+    member_id           TEXT NOT NULL REFERENCES members(id),
+    kind                TEXT NOT NULL,
+    period              TEXT NOT NULL,
+    value               BIGINT NOT NULL,
+    -- tier | mall | import | staff
+    origin              TEXT NOT NULL,
+    granted_at          BIGINT NOT NULL,
+    used_at             BIGINT,
+    -- What it was used on: an order, a service tag, a till receipt.
+    used_for            TEXT,
+    UNIQUE (member_id, kind, period)
+);
+CREATE INDEX benefit_grants_member ON benefit_grants(member_id, granted_at);
+
+-- The points mall. kind: product (shipped), coupon (an amount off the next
+-- order, issued as a benefit grant), warranty_extension (months on a
+-- device). stock NULL = unlimited.
+CREATE TABLE mall_items (
+    id                  TEXT PRIMARY KEY,
+    kind                TEXT NOT NULL,
+    name_zh             TEXT NOT NULL,
+    name_en             TEXT NOT NULL,
+    points              BIGINT NOT NULL,
+    stock               BIGINT,
+    per_member_limit    BIGINT,
+    min_tier_rank       BIGINT NOT NULL DEFAULT 0,
+    -- product id, coupon amount in fen, or warranty months
+    value               TEXT NOT NULL DEFAULT '',
+    starts_at           BIGINT,
+    ends_at             BIGINT,
+    created_at          BIGINT NOT NULL,
+    CHECK (stock IS NULL OR stock >= 0)
+);
+
+CREATE TABLE mall_redemptions (
+    id                  TEXT PRIMARY KEY,
+    member_id           TEXT NOT NULL REFERENCES members(id),
+    item_id             TEXT NOT NULL REFERENCES mall_items(id),
+    key                 TEXT NOT NULL,
+    points              BIGINT NOT NULL,
+    -- to_ship | issued | to_apply (a warranty extension waiting for its device)
+    status              TEXT NOT NULL,
+    -- service tag for a warranty extension
+    target              TEXT,
+    created_at          BIGINT NOT NULL,
+    UNIQUE (member_id, key)
+);
+CREATE INDEX mall_redemptions_item ON mall_redemptions(item_id, member_id);
+
+-- Staff merges of two member records (never automatic).
+CREATE TABLE member_merges (
+    id                  TEXT PRIMARY KEY,
+    survivor_id         TEXT NOT NULL REFERENCES members(id),
+    merged_id           TEXT NOT NULL REFERENCES members(id),
+    actor               TEXT NOT NULL,
+    reason              TEXT NOT NULL,
+    at                  BIGINT NOT NULL
+);
+ALTER TABLE members ADD COLUMN merged_into TEXT REFERENCES members(id);

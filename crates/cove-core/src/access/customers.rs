@@ -55,7 +55,7 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<CustomerSession
     let row: Option<(String, Option<String>, String, String)> = sqlx::query_as(
         "SELECT COALESCE(p.merged_into, p.id), m.id, s.channel, s.csrf_token \
          FROM customer_sessions s JOIN profiles p ON p.id = s.profile_id \
-         LEFT JOIN members m ON m.profile_id = COALESCE(p.merged_into, p.id) \
+         LEFT JOIN members m ON m.profile_id = COALESCE(p.merged_into, p.id) AND m.merged_into IS NULL \
          WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2",
     )
     .bind(token_hash(token))

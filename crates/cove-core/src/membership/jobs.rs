@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub const EXPIRE_POINTS: &str = "membership.points.expire";
 pub const REMIND_EXPIRING: &str = "membership.points.remind";
 pub const REVIEW_TIERS: &str = "membership.tiers.review";
+pub const BIRTHDAYS: &str = "membership.birthdays";
 
 /// Members are reminded this long before their points expire.
 pub const REMINDER_WINDOW: crate::clock::Micros = 30 * DAY;
@@ -66,4 +67,12 @@ pub async fn review_tiers(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+pub async fn birthdays(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+    let mut tx = ctx.db.begin().await?;
+    let celebrated = super::benefits::birthdays(&mut tx, ctx.db.backend(), clock::now()).await?;
+    tx.commit().await?;
+    tracing::info!(celebrated, "birthday awards");
+    Ok(())
 }

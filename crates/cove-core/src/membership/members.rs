@@ -89,6 +89,19 @@ pub async fn join(
     new: &NewMember,
     at: Micros,
 ) -> Result<Joined> {
+    join_with_card(conn, backend, profile_id, new, None, at, at).await
+}
+
+/// [`join`] with a given card number (an imported offline card) and join date.
+pub async fn join_with_card(
+    conn: &mut Conn,
+    backend: Backend,
+    profile_id: &str,
+    new: &NewMember,
+    card_no: Option<&str>,
+    joined_at: Micros,
+    at: Micros,
+) -> Result<Joined> {
     let phone = validate(new)?;
     let profile = surviving_profile(conn, profile_id).await?;
     if let Some(member) = by_profile(conn, &profile).await? {
@@ -108,7 +121,10 @@ pub async fn join(
         }
     }
     let member_id = new_id();
-    let member_no = next_member_no(conn).await?;
+    let member_no = match card_no {
+        Some(card) => card.to_owned(),
+        None => next_member_no(conn).await?,
+    };
     let card = Identifier::new(IdType::MemberCard, &member_no)?;
     // Link the phone and the card to the person through the graph: the
     // phone's profile (a visitor known from another channel) joins this one
@@ -138,7 +154,7 @@ pub async fn join(
     sqlx::query(
         "INSERT INTO members (id, member_no, name, phone, city, tier, points, joined_channel, store_id, staff_id, \
          birthday, joined_at, profile_id, tier_since) \
-         VALUES ($1, $2, $3, $4, '', 'regular', 0, $5, $6, $7, $8, $9, $10, $9)",
+         VALUES ($1, $2, $3, $4, '', 'regular', 0, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&member_id)
     .bind(&member_no)
@@ -148,8 +164,9 @@ pub async fn join(
     .bind(&new.store_id)
     .bind(&new.staff_id)
     .bind(&new.birthday)
-    .bind(at)
+    .bind(joined_at)
     .bind(&target)
+    .bind(at)
     .execute(&mut *conn)
     .await?;
     let props = json!({ "member_id": member_id, "member_no": member_no, "channel": new.channel,
@@ -181,10 +198,74 @@ pub async fn join(
     })
 }
 
+/// What a member may change about themselves.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct ProfileEdit {
+    pub name: Option<String>,
+    /// YYYY-MM-DD; set once (the birthday offer depends on it), then fixed.
+    pub birthday: Option<String>,
+    /// Free-form preferences (interests, preferred store, contact times).
+    pub preferences: Option<serde_json::Value>,
+}
+
+pub async fn edit(conn: &mut Conn, member_id: &str, e: &ProfileEdit) -> Result<Member> {
+    let current = get(conn, member_id).await?;
+    if let Some(name) = &e.name {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 50 {
+            return Err(Error::invalid(
+                "invalid_name",
+                "a name is 1 to 50 characters",
+            ));
+        }
+        sqlx::query("UPDATE members SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(member_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(b) = &e.birthday {
+        chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").map_err(|_| {
+            Error::invalid("invalid_birthday", "birthday is a date written YYYY-MM-DD")
+        })?;
+        match &current.birthday {
+            Some(set) if set != b => {
+                return Err(Error::conflict(
+                    "birthday_locked",
+                    "the birthday can only be set once; ask the service center to correct it",
+                ));
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query("UPDATE members SET birthday = $1 WHERE id = $2")
+                    .bind(b)
+                    .bind(member_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    if let Some(p) = &e.preferences {
+        if !p.is_object() || p.to_string().len() > 4096 {
+            return Err(Error::invalid(
+                "invalid_preferences",
+                "preferences are a JSON object of at most 4 KB",
+            ));
+        }
+        sqlx::query("UPDATE members SET preferences = $1 WHERE id = $2")
+            .bind(p.to_string())
+            .bind(member_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    get(conn, member_id).await
+}
+
 /// The member the person of `profile_id` is, if they joined.
 pub async fn member_of_profile(conn: &mut Conn, profile_id: &str) -> Result<Option<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT m.id FROM profiles p JOIN members m ON m.profile_id = COALESCE(p.merged_into, p.id) WHERE p.id = $1",
+        "SELECT m.id FROM profiles p JOIN members m ON m.profile_id = COALESCE(p.merged_into, p.id) \
+         WHERE p.id = $1 AND m.merged_into IS NULL",
     )
     .bind(profile_id)
     .fetch_optional(&mut *conn)
@@ -233,7 +314,7 @@ pub async fn identifiers(conn: &mut Conn, profile_id: &str) -> Result<Vec<(Strin
 
 async fn by_profile(conn: &mut Conn, profile: &str) -> Result<Option<Member>> {
     Ok(sqlx::query_as::<_, Member>(&format!(
-        "SELECT {COLUMNS} FROM members WHERE profile_id = $1"
+        "SELECT {COLUMNS} FROM members WHERE profile_id = $1 AND merged_into IS NULL"
     ))
     .bind(profile)
     .fetch_optional(&mut *conn)

@@ -8,11 +8,17 @@
 //! - [`tiers`]: growth value, tiers, upgrades and the retention review.
 //! - [`earn`]: what earns points and growth (purchases, actions).
 //! - [`code`]: the rotating member code store staff scan.
+//! - [`benefits`]: tier benefits and grants; [`mall`]: the points mall.
+//! - [`merge`]: staff merges of two member records; [`import`]: offline members from CSV.
 
+pub mod benefits;
 pub mod code;
 pub mod earn;
+pub mod import;
 pub mod jobs;
+pub mod mall;
 pub mod members;
+pub mod merge;
 pub mod points;
 pub mod tiers;
 
@@ -39,13 +45,19 @@ pub(crate) async fn lock_member(
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     };
-    let row: Option<(Option<String>, i64)> = sqlx::query_as(&format!(
-        "SELECT profile_id, points_debt FROM members WHERE id = $1{lock}"
+    let row: Option<(Option<String>, i64, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT profile_id, points_debt, merged_into FROM members WHERE id = $1{lock}"
     ))
     .bind(member_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let (profile_id, points_debt) = row.ok_or(Error::not_found("member"))?;
+    let (profile_id, points_debt, merged_into) = row.ok_or(Error::not_found("member"))?;
+    if let Some(survivor) = merged_into {
+        return Err(Error::conflict(
+            "member_merged",
+            format!("this member was merged into {survivor}"),
+        ));
+    }
     Ok(Locked {
         profile_id,
         points_debt,

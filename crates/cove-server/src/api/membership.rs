@@ -11,10 +11,14 @@ use axum::extract::State;
 use cove_core::access::{Access, Area};
 use cove_core::audience::{domain, IdType, Identifier};
 use cove_core::clock::{self, Micros};
+use cove_core::membership::benefits::{self, Grant, MemberBenefits};
 use cove_core::membership::earn::{self, Earned, PurchaseLine};
+use cove_core::membership::import::{self, ImportReport};
+use cove_core::membership::mall::{self, Item, NewItem, Redemption};
+use cove_core::membership::members::ProfileEdit;
 use cove_core::membership::points::{self, Award, Balance, Entry, Hold};
 use cove_core::membership::tiers::{self, Tier, TierChange};
-use cove_core::membership::{code, members, Joined, Member, NewMember};
+use cove_core::membership::{code, members, merge, Joined, Member, NewMember};
 use cove_core::{audit, Error};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -33,6 +37,239 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(adjust_points))
         .routes(routes!(spend_points))
         .routes(routes!(record_purchase))
+        .routes(routes!(edit_me))
+        .routes(routes!(my_benefits))
+        .routes(routes!(list_mall, create_mall_item))
+        .routes(routes!(redeem, my_redemptions))
+        .routes(routes!(merge_members))
+        .routes(routes!(import_members))
+        .routes(routes!(member_benefits))
+        .routes(routes!(issue_tier_benefits))
+        .routes(routes!(use_benefit))
+}
+
+/// Edits the member's own name, birthday (once) and preferences.
+#[utoipa::path(patch, path = "/api/v1/me/membership", tag = "membership", request_body = ProfileEdit, responses((status = 200, body = Member)))]
+async fn edit_me(
+    State(state): State<AppState>,
+    customer: Customer,
+    Json(edit): Json<ProfileEdit>,
+) -> ApiResult<Json<Member>> {
+    let mut tx = state.db.begin().await?;
+    let member = members::edit(&mut tx, customer.member()?, &edit).await?;
+    tx.commit().await?;
+    Ok(Json(member))
+}
+
+/// What the member is entitled to now, with benefits issued and unused.
+#[utoipa::path(get, path = "/api/v1/me/benefits", tag = "membership", responses((status = 200, body = MemberBenefits)))]
+async fn my_benefits(
+    State(state): State<AppState>,
+    customer: Customer,
+) -> ApiResult<Json<MemberBenefits>> {
+    let mut conn = state.db.read().acquire().await?;
+    Ok(Json(
+        benefits::for_member(&mut conn, customer.member()?).await?,
+    ))
+}
+
+/// The points mall: items on offer now.
+#[utoipa::path(get, path = "/api/v1/mall/items", tag = "membership", responses((status = 200, body = [Item])))]
+async fn list_mall(State(state): State<AppState>) -> ApiResult<Json<Vec<Item>>> {
+    let mut conn = state.db.read().acquire().await?;
+    Ok(Json(mall::list_items(&mut conn, clock::now()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/mall/items", tag = "membership", request_body = NewItem, responses((status = 200, body = Item)))]
+async fn create_mall_item(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(new): Json<NewItem>,
+) -> ApiResult<Json<Item>> {
+    auth.require(Area::Membership, Access::Write)?;
+    let mut tx = state.db.begin().await?;
+    let item = mall::create_item(&mut tx, &new, clock::now()).await?;
+    audit::record(
+        &mut tx,
+        &auth.actor(),
+        "mall.item.create",
+        "mall_item",
+        Some(&item.id),
+        json!({ "name": item.name_en, "points": item.points }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(item))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct RedeemRequest {
+    item_id: String,
+    /// Idempotency key of this redemption.
+    key: String,
+    /// The service tag to extend, for a warranty extension.
+    target: Option<String>,
+}
+
+/// Redeems points for a mall item (one unit; idempotent on the key).
+#[utoipa::path(post, path = "/api/v1/me/mall/redemptions", tag = "membership", request_body = RedeemRequest,
+    responses((status = 200, body = Redemption), (status = 409, description = "sold_out | insufficient_points | limit_reached | tier_too_low")))]
+async fn redeem(
+    State(state): State<AppState>,
+    customer: Customer,
+    Json(req): Json<RedeemRequest>,
+) -> ApiResult<Json<Redemption>> {
+    let member = customer.member()?;
+    let mut tx = state.db.begin().await?;
+    let r = mall::redeem(
+        &mut tx,
+        state.db.backend(),
+        member,
+        &req.item_id,
+        &req.key,
+        req.target.as_deref(),
+        clock::now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(r))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/mall/redemptions", tag = "membership", responses((status = 200, body = [Redemption])))]
+async fn my_redemptions(
+    State(state): State<AppState>,
+    customer: Customer,
+) -> ApiResult<Json<Vec<Redemption>>> {
+    let mut conn = state.db.read().acquire().await?;
+    Ok(Json(
+        mall::redemptions(&mut conn, customer.member()?).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct MergeRequest {
+    /// The member merged into this one (it stops existing on its own).
+    merged_id: String,
+    reason: String,
+}
+
+/// Merges another member record into this one (audited, never automatic).
+#[utoipa::path(post, path = "/api/v1/members/{id}/merge", tag = "membership", request_body = MergeRequest, responses((status = 200, body = MemberDetail)))]
+async fn merge_members(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(req): Json<MergeRequest>,
+) -> ApiResult<Json<MemberDetail>> {
+    auth.require(Area::Membership, Access::Write)?;
+    let mut tx = state.db.begin().await?;
+    merge::merge(
+        &mut tx,
+        state.db.backend(),
+        &id,
+        &req.merged_id,
+        &auth.actor(),
+        &req.reason,
+        clock::now(),
+    )
+    .await?;
+    tx.commit().await?;
+    detail(&state, &id).await.map(Json)
+}
+
+/// Imports offline members from CSV (`card_no,name,phone,tier,points,joined_on,birthday,store_code`).
+/// All rows are checked first: with any error, nothing is imported and the
+/// report lists the errors (status 422). Re-importing changes nothing.
+#[utoipa::path(post, path = "/api/v1/members/import", tag = "membership", request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportReport), (status = 422, body = ImportReport)))]
+async fn import_members(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: String,
+) -> ApiResult<(axum::http::StatusCode, Json<ImportReport>)> {
+    auth.require(Area::Membership, Access::Write)?;
+    let mut tx = state.db.begin().await?;
+    let report = import::import(&mut tx, state.db.backend(), &body, clock::now()).await?;
+    if !report.errors.is_empty() {
+        tx.rollback().await?;
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(report)));
+    }
+    audit::record(&mut tx, &auth.actor(), "member.import", "member", None, json!({ "created": report.created, "linked": report.linked, "unchanged": report.unchanged })).await?;
+    tx.commit().await?;
+    Ok((axum::http::StatusCode::OK, Json(report)))
+}
+
+#[utoipa::path(get, path = "/api/v1/members/{id}/benefits", tag = "membership", responses((status = 200, body = MemberBenefits)))]
+async fn member_benefits(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MemberBenefits>> {
+    auth.require(Area::Membership, Access::Read)?;
+    let mut conn = state.db.read().acquire().await?;
+    Ok(Json(benefits::for_member(&mut conn, &id).await?))
+}
+
+/// Issues the tier's benefits for this membership year (idempotent).
+#[utoipa::path(post, path = "/api/v1/members/{id}/benefits/issue", tag = "membership", responses((status = 200, body = [Grant])))]
+async fn issue_tier_benefits(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Grant>>> {
+    auth.require(Area::Membership, Access::Write)?;
+    let mut tx = state.db.begin().await?;
+    let grants =
+        benefits::issue_tier_benefits(&mut tx, state.db.backend(), &id, clock::now()).await?;
+    tx.commit().await?;
+    Ok(Json(grants))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct UseBenefit {
+    /// What the benefit is used on: an order, a service tag, a till receipt.
+    used_for: String,
+}
+
+/// Uses an issued benefit (at the till or the service desk), once.
+#[utoipa::path(post, path = "/api/v1/members/{id}/benefits/{grant}/use", tag = "membership", request_body = UseBenefit,
+    responses((status = 200, body = Grant), (status = 409, description = "benefit_used")))]
+async fn use_benefit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, grant)): Path<(String, String)>,
+    Json(req): Json<UseBenefit>,
+) -> ApiResult<Json<Grant>> {
+    auth.require(Area::Membership, Access::Write)?;
+    let used_for = req.used_for.trim();
+    if used_for.is_empty() || used_for.len() > 100 {
+        return Err(Error::invalid(
+            "invalid_used_for",
+            "say what the benefit is used on (1 to 100 characters)",
+        )
+        .into());
+    }
+    let mut tx = state.db.begin().await?;
+    let g = benefits::use_grant(
+        &mut tx,
+        state.db.backend(),
+        &id,
+        &grant,
+        used_for,
+        clock::now(),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &auth.actor(),
+        "benefit.use",
+        "member",
+        Some(&id),
+        json!({ "grant": grant, "used_for": used_for }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(g))
 }
 
 /// What a customer gives to join; the phone defaults to the one verified in the Mini Program.
@@ -253,7 +490,11 @@ async fn member_detail(
     Path(id): Path<String>,
 ) -> ApiResult<Json<MemberDetail>> {
     auth.require(Area::Membership, Access::Read)?;
-    let card = card(&state, &id).await?;
+    detail(&state, &id).await.map(Json)
+}
+
+async fn detail(state: &AppState, id: &str) -> ApiResult<MemberDetail> {
+    let card = card(state, id).await?;
     let mut conn = state.db.read().acquire().await?;
     let identifiers = match &card.member.profile_id {
         Some(p) => members::identifiers(&mut conn, p)
@@ -263,7 +504,7 @@ async fn member_detail(
             .collect(),
         None => Vec::new(),
     };
-    Ok(Json(MemberDetail { card, identifiers }))
+    Ok(MemberDetail { card, identifiers })
 }
 
 #[utoipa::path(get, path = "/api/v1/members/{id}/points", tag = "membership", params(Page), responses((status = 200, body = [Entry])))]

@@ -205,6 +205,16 @@ impl CustomerClient {
             .unwrap()
     }
 
+    pub async fn request_patch(&self, path: &str, body: Value) -> Response {
+        self.client
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.client
             .post(format!("{}{path}", self.base))

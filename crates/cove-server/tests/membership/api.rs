@@ -395,11 +395,11 @@ async fn the_retention_review_moves_a_member_down_one_tier() {
     )
     .await
     .unwrap();
-    let moved = cove_core::membership::tiers::review(&mut tx, db.backend(), clock::now(), 100)
+    // (The server's daily review job may run first; either way the outcome is the same.)
+    cove_core::membership::tiers::review(&mut tx, db.backend(), clock::now(), 100)
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(moved, 1);
     let tier: String = sqlx::query_scalar("SELECT tier FROM members WHERE id = $1")
         .bind(&id)
         .fetch_one(db.pool())

@@ -8,3 +8,5 @@ mod common;
 
 mod api;
 mod ledger;
+mod mall;
+mod records;
