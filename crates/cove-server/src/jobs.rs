@@ -1,5 +1,6 @@
 //! The job handlers this server runs, and its recurring schedules.
 
+use cove_core::audience::tags;
 use cove_core::clock::{self, DAY};
 use cove_core::jobs::Registry;
 
@@ -32,4 +33,8 @@ pub fn registry(extra: Registry) -> Registry {
             cove_core::channels::official_account::PROCESS_JOB,
             cove_core::channels::official_account::process,
         )
+        .handle(tags::RECOMPUTE_JOB, tags::compute::recompute_job)
+        .handle(tags::RECOMPUTE_ALL_JOB, tags::compute::recompute_all_job)
+        .handle(tags::REEVALUATE_JOB, tags::compute::reevaluate_job)
+        .every("audience.tags.hourly", tags::RECOMPUTE_ALL_JOB, 3600)
 }

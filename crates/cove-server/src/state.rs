@@ -13,6 +13,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Seals and opens secrets stored in the database.
     pub vault: Vault,
+    /// Event names that rule tags react to (cached per node).
+    pub tag_triggers: cove_core::audience::tags::Triggers,
 }
 
 impl AppState {
@@ -23,6 +25,7 @@ impl AppState {
             db,
             metrics: Arc::new(Metrics::new()),
             vault,
+            tag_triggers: Default::default(),
         })
     }
 }

@@ -218,6 +218,16 @@ async fn handle(
     };
     let (messages, _) = message::parse_request(call, &value, received_at)?;
     let outcome = audience::ingest(&state.db, &source.id, &messages).await?;
+    // After the commit: re-evaluating tags is a job's work, never the request's.
+    if let Err(e) = cove_core::audience::tags::enqueue_reevaluations(
+        &state.db,
+        &state.tag_triggers,
+        &outcome.touched,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "tag re-evaluation not enqueued; the hourly recompute will catch up");
+    }
     tracing::debug!(
         source = %source.id,
         stored = outcome.stored,

@@ -4,6 +4,7 @@ pub mod channels;
 pub mod ingest;
 pub mod network;
 pub mod system;
+pub mod tags;
 pub mod team;
 
 use crate::state::AppState;
@@ -16,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(tags::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.
