@@ -15,6 +15,8 @@ pub struct AppState {
     pub vault: Vault,
     /// Event names that rule tags react to (cached per node).
     pub tag_triggers: cove_core::audience::tags::Triggers,
+    /// This node's audience bitmaps, rebuilt from the database when stale.
+    pub audience_cache: cove_core::audience::audiences::Cache,
 }
 
 impl AppState {
@@ -26,6 +28,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             vault,
             tag_triggers: Default::default(),
+            audience_cache: Default::default(),
         })
     }
 }

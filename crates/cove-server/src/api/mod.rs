@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
+pub mod audiences;
 pub mod channels;
 pub mod ingest;
 pub mod network;
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(ingest::router())
         .merge(channels::router())
         .merge(tags::router())
+        .merge(audiences::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audiences;
 mod manual;
 mod rules;
 
@@ -39,10 +40,11 @@ impl Harness {
         let started = common::eventually(20, || async {
             common::count(
                 app.db(),
-                "SELECT COUNT(*) FROM jobs WHERE kind = 'audience.tag.recompute_all' AND state = 'done'",
+                "SELECT COUNT(*) FROM jobs WHERE kind IN ('audience.tag.recompute_all', \
+                 'audience.audience.recompute_all') AND state = 'done'",
             )
             .await
-                >= 1
+                >= 2
         })
         .await;
         assert!(started, "the scheduled recompute did not run");
