@@ -3,6 +3,7 @@
 pub mod audiences;
 pub mod channels;
 pub mod ingest;
+pub mod membership;
 pub mod network;
 pub mod system;
 pub mod tags;
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(channels::router())
         .merge(tags::router())
         .merge(audiences::router())
+        .merge(membership::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.
