@@ -9,6 +9,7 @@
 //! enqueued in that same transaction through [`crate::jobs`].
 
 pub mod audiences;
+pub mod computed;
 pub mod domain;
 pub mod identity;
 pub mod message;

@@ -2,6 +2,7 @@
 
 pub mod audiences;
 pub mod channels;
+pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
@@ -21,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(channels::router())
         .merge(tags::router())
         .merge(audiences::router())
+        .merge(computed_traits::router())
         .merge(membership::router())
 }
 

@@ -8,6 +8,7 @@
 mod common;
 
 mod audiences;
+mod computed;
 mod manual;
 mod rules;
 

@@ -472,6 +472,58 @@ pub fn query(rule: &Rule, backend: Backend, now: Micros, scope: Option<&str>) ->
     }
 }
 
+/// What an event scan reads from each matching event besides its person.
+#[derive(Debug, Clone, Copy)]
+pub enum ScanValue<'a> {
+    None,
+    /// A property as text.
+    Text(&'a str),
+    /// A property as a number.
+    Number(&'a str),
+}
+
+/// SQL listing `pid, v, at` for every event of `events` passing `filters`
+/// in the last `within_days` (all history when `None`), where `pid` is the
+/// surviving profile and `v` the chosen property (NULL without one).
+pub fn event_scan(
+    backend: Backend,
+    events: &[String],
+    filters: &[PropertyFilter],
+    within_days: Option<i64>,
+    value: ScanValue<'_>,
+    now: Micros,
+) -> Query {
+    let mut b = Builder {
+        backend,
+        params: Vec::new(),
+    };
+    let v = match value {
+        ScanValue::None => "NULL".to_owned(),
+        ScanValue::Text(key) => b.json_text(&["e.properties"], key),
+        ScanValue::Number(key) => b.json_number(&["e.properties"], key),
+    };
+    let names: Vec<String> = events
+        .iter()
+        .map(|n| b.bind(Param::Text(n.clone())))
+        .collect();
+    let mut conditions = vec![format!("e.event IN ({})", names.join(", "))];
+    if let Some(days) = within_days {
+        let since = b.bind(Param::Int(now - days * DAY));
+        conditions.push(format!("e.occurred_at >= {since}"));
+    }
+    for f in filters {
+        conditions.push(b.compare(&["e.properties"], &f.property, f.op, &f.value));
+    }
+    Query {
+        sql: format!(
+            "SELECT COALESCE(p.merged_into, p.id) AS pid, {v} AS v, e.occurred_at AS at \
+             FROM raw_events e JOIN profiles p ON p.id = e.profile_id WHERE {}",
+            conditions.join(" AND ")
+        ),
+        params: b.params,
+    }
+}
+
 fn event_sql(b: &mut Builder, e: &EventCondition, now: Micros, scope: Option<&str>) -> String {
     let names: Vec<String> = e
         .events
