@@ -10,6 +10,7 @@ mod common;
 mod audiences;
 mod computed;
 mod manual;
+mod pages;
 mod rules;
 
 use common::{Session, TestApp, TestDb};
