@@ -17,6 +17,8 @@ pub struct AppState {
     pub tag_triggers: cove_core::audience::tags::Triggers,
     /// This node's audience bitmaps, rebuilt from the database when stale.
     pub audience_cache: cove_core::audience::audiences::Cache,
+    /// Per-source ingestion rate limits on this node.
+    pub ingest_throttle: cove_core::audience::throttle::Throttle,
 }
 
 impl AppState {
@@ -29,6 +31,7 @@ impl AppState {
             vault,
             tag_triggers: Default::default(),
             audience_cache: Default::default(),
+            ingest_throttle: Default::default(),
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod profiles;
 pub mod resolve;
 pub mod sources;
 pub mod tags;
+pub mod throttle;
 
 pub use identity::{IdType, Identifier};
 pub use message::{CallType, Message};

@@ -12,6 +12,7 @@ mod computed;
 mod manual;
 mod pages;
 mod rules;
+mod throttle;
 
 use common::{Session, TestApp, TestDb};
 use cove_core::clock::{self, Micros, DAY};
