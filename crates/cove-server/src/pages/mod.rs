@@ -9,6 +9,7 @@ pub mod console;
 pub mod i18n;
 pub mod icons;
 pub mod login;
+pub mod membership;
 pub mod store;
 pub mod system;
 
@@ -37,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(console::dashboard))
         .route("/admin/", get(console::dashboard))
         .route("/admin/network", get(console::network))
+        .route("/admin/membership", get(membership::index))
+        .route("/admin/membership/members/{id}", get(membership::member))
         .route("/admin/system", get(system::index))
         .route(
             "/admin/system/users",
