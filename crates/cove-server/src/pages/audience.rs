@@ -292,6 +292,105 @@ pub async fn save_audience(
     html(&fragment)
 }
 
+#[derive(Debug, Deserialize)]
+pub struct TagForm {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub rule: String,
+}
+
+fn invalid_fragment(a: &'static Labels, e: &cove_core::Error) -> CountFragment {
+    CountFragment {
+        a,
+        count: "—".into(),
+        total: String::new(),
+        error: Some(e.to_string()),
+        warnings: Vec::new(),
+        notice: None,
+    }
+}
+
+fn rule_of(text: &str) -> Result<Value, cove_core::Error> {
+    serde_json::from_str(text).map_err(|e| {
+        cove_core::Error::invalid("invalid_rule", format!("the rule is not JSON: {e}"))
+    })
+}
+
+/// `POST /admin/audience/tags/preview` (htmx): how many people a rule tags now.
+pub async fn preview_tag(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<TagForm>,
+) -> PageResult {
+    console.require(Area::Audience, Access::Read)?;
+    let a = labels(&console);
+    let checked = rule_of(&form.rule).and_then(|v| tags::Rule::from_json(&v));
+    let fragment = match checked {
+        Ok(rule) => {
+            let (n, _) = tags::compute::preview(&state.db, &rule, 0).await?;
+            CountFragment {
+                a,
+                count: count(i64::try_from(n).unwrap_or(i64::MAX)),
+                total: String::new(),
+                error: None,
+                warnings: Vec::new(),
+                notice: None,
+            }
+        }
+        Err(e) => invalid_fragment(a, &e),
+    };
+    html(&fragment)
+}
+
+/// `POST /admin/audience/tags` (htmx): creates a tag from the rule editor.
+pub async fn create_tag(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<TagForm>,
+) -> PageResult {
+    console.require(Area::Audience, Access::Write)?;
+    let a = labels(&console);
+    let made = async {
+        let kind = tags::TagKind::parse(&form.kind)?;
+        let rule = match kind {
+            tags::TagKind::Rule => Some(rule_of(&form.rule)?),
+            _ => None,
+        };
+        let input = tags::TagInput {
+            key: form.key.trim().to_owned(),
+            name: form.name.clone(),
+            description: String::new(),
+            kind,
+            rule,
+        };
+        tags::create(&state.db, &console.auth.actor(), &input).await
+    }
+    .await;
+    let fragment = match made {
+        Ok(_) => {
+            state.tag_triggers.invalidate();
+            CountFragment {
+                a,
+                count: "0".into(),
+                total: String::new(),
+                error: None,
+                warnings: Vec::new(),
+                notice: Some(a.saved),
+            }
+        }
+        Err(e @ (cove_core::Error::Invalid { .. } | cove_core::Error::Conflict { .. })) => {
+            invalid_fragment(a, &e)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    html(&fragment)
+}
+
 pub struct EventRow {
     pub at: String,
     pub source: String,

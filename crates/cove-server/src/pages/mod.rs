@@ -56,6 +56,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
         .route("/admin/audience", get(audience::tags_page))
+        .route("/admin/audience/tags", post(audience::create_tag))
+        .route("/admin/audience/tags/preview", post(audience::preview_tag))
         .route(
             "/admin/audience/audiences",
             get(audience::audiences_page).post(audience::save_audience),

@@ -56,6 +56,43 @@ async fn tags_audiences_and_profile_pages_render_with_their_data() {
         "identities missing"
     );
 
+    let rule = r#"{"conditions": [{"type": "event", "events": ["Product Viewed"]}]}"#;
+    let previewed = post_form(
+        &h.admin,
+        &h.app,
+        "/admin/audience/tags/preview",
+        &[("rule", rule)],
+    )
+    .await;
+    assert!(previewed
+        .text()
+        .await
+        .unwrap()
+        .contains("id=\"count-value\">1<"));
+    let bad = post_form(
+        &h.admin,
+        &h.app,
+        "/admin/audience/tags/preview",
+        &[("rule", "{\"conditions\": []}")],
+    )
+    .await;
+    assert!(bad.text().await.unwrap().contains("expression-error"));
+    let made = post_form(
+        &h.admin,
+        &h.app,
+        "/admin/audience/tags",
+        &[
+            ("key", "viewer"),
+            ("name", "Viewer"),
+            ("kind", "rule"),
+            ("rule", rule),
+        ],
+    )
+    .await;
+    assert_eq!(made.status(), 200);
+    h.computed("viewer", 1).await;
+    assert_eq!(h.members("viewer").await, vec![zoe.clone()]);
+
     let editor = h.admin.get("/admin/audience/audiences").await;
     assert_eq!(editor.status(), 200);
     let counted = post_form(
