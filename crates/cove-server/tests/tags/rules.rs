@@ -356,3 +356,43 @@ async fn the_preview_counts_without_saving() {
     .await;
     assert_eq!(body["count"].as_i64().unwrap(), profiles - 1);
 }
+
+#[tokio::test]
+async fn a_tag_on_a_profile_merged_away_moves_to_the_survivor_without_events() {
+    let h = Harness::start().await;
+    h.batch(vec![viewed_anon("anon-9", 0)]).await;
+    let anon = h.profile("anonymous_id:anon-9").await;
+    let created = h
+        .tag(json!({"key": "vip", "name": "VIP", "kind": "manual"}))
+        .await;
+    let r = h
+        .admin
+        .post("/api/v1/tags/vip/members", json!({"profile_id": anon}))
+        .await;
+    assert_eq!(r.status(), 200);
+    // The visitor signs in: the anonymous profile merges into the user's.
+    h.batch(vec![
+        json!({"type": "identify", "userId": "fay", "traits": {}, "messageId": "f0"}),
+        json!({"type": "identify", "userId": "fay", "anonymousId": "anon-9", "traits": {}, "messageId": "f1"}),
+    ])
+    .await;
+    let fay = h.profile("user_id:fay").await;
+    assert_ne!(fay, anon, "the registered profile survives");
+    let db = h.app.db();
+    let mut tx = db.begin().await.unwrap();
+    let out = tags::recompute(
+        &mut tx,
+        db.backend(),
+        created["id"].as_str().unwrap(),
+        clock::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((out.added, out.removed, out.members), (0, 0, 1));
+    assert_eq!(h.members("vip").await, vec![fay.clone()]);
+    assert_eq!(
+        h.tag_events("vip").await,
+        vec![("tag.added".to_owned(), anon)]
+    );
+}
