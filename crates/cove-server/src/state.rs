@@ -13,6 +13,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Seals and opens secrets stored in the database.
     pub vault: Vault,
+    /// Event names that rule tags react to (cached per node).
+    pub tag_triggers: cove_core::audience::tags::Triggers,
+    /// This node's audience bitmaps, rebuilt from the database when stale.
+    pub audience_cache: cove_core::audience::audiences::Cache,
+    /// Per-source ingestion rate limits on this node.
+    pub ingest_throttle: cove_core::audience::throttle::Throttle,
 }
 
 impl AppState {
@@ -23,6 +29,9 @@ impl AppState {
             db,
             metrics: Arc::new(Metrics::new()),
             vault,
+            tag_triggers: Default::default(),
+            audience_cache: Default::default(),
+            ingest_throttle: Default::default(),
         })
     }
 }

@@ -1,10 +1,13 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
+pub mod audiences;
 pub mod channels;
+pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
 pub mod system;
+pub mod tags;
 pub mod team;
 
 use crate::state::AppState;
@@ -17,6 +20,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(tags::router())
+        .merge(audiences::router())
+        .merge(computed_traits::router())
         .merge(membership::router())
 }
 

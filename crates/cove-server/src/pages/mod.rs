@@ -4,6 +4,7 @@
 //! drawn with ECharts, both served from `/assets/vendor`. Labels come from a
 //! typed dictionary ([`i18n`]); the `cove_lang` cookie picks the language.
 
+pub mod audience;
 pub mod console;
 pub mod i18n;
 pub mod icons;
@@ -54,6 +55,18 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
+        .route("/admin/audience", get(audience::tags_page))
+        .route("/admin/audience/tags", post(audience::create_tag))
+        .route("/admin/audience/tags/preview", post(audience::preview_tag))
+        .route(
+            "/admin/audience/audiences",
+            get(audience::audiences_page).post(audience::save_audience),
+        )
+        .route(
+            "/admin/audience/audiences/count",
+            post(audience::live_count),
+        )
+        .route("/admin/audience/profiles/{id}", get(audience::profile_page))
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
