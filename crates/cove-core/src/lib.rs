@@ -17,6 +17,7 @@ pub mod insight;
 pub mod jobs;
 pub mod network;
 pub mod secret;
+pub mod service;
 pub mod vault;
 
 pub use error::{Error, Result};

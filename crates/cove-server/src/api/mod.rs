@@ -3,6 +3,7 @@
 pub mod channels;
 pub mod ingest;
 pub mod network;
+pub mod service;
 pub mod system;
 pub mod team;
 
@@ -16,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(service::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

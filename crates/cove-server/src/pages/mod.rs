@@ -5,6 +5,7 @@
 //! typed dictionary ([`i18n`]); the `cove_lang` cookie picks the language.
 
 pub mod console;
+pub mod device;
 pub mod i18n;
 pub mod icons;
 pub mod login;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/categories", get(store::categories))
         .route("/service", get(store::service))
         .route("/me", get(store::me))
+        .route("/d/{tag}", get(device::page))
 }
 
 /// The language chosen through the `cove_lang` cookie, if any.
