@@ -2,6 +2,7 @@
 
 use cove_core::clock::{self, DAY};
 use cove_core::jobs::Registry;
+use cove_core::membership::jobs as membership;
 
 /// Cove's own handlers plus `extra` (tests and embedders add theirs).
 pub fn registry(extra: Registry) -> Registry {
@@ -31,5 +32,23 @@ pub fn registry(extra: Registry) -> Registry {
         .handle(
             cove_core::channels::official_account::PROCESS_JOB,
             cove_core::channels::official_account::process,
+        )
+        .handle(membership::EXPIRE_POINTS, membership::expire_points)
+        .every(
+            "membership.points.expire.hourly",
+            membership::EXPIRE_POINTS,
+            3600,
+        )
+        .handle(membership::REMIND_EXPIRING, membership::remind_expiring)
+        .every(
+            "membership.points.remind.daily",
+            membership::REMIND_EXPIRING,
+            86_400,
+        )
+        .handle(membership::REVIEW_TIERS, membership::review_tiers)
+        .every(
+            "membership.tiers.review.daily",
+            membership::REVIEW_TIERS,
+            86_400,
         )
 }

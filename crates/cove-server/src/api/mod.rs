@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod ingest;
+pub mod membership;
 pub mod network;
 pub mod service;
 pub mod system;
@@ -17,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(membership::router())
         .merge(service::router())
 }
 
