@@ -5,6 +5,7 @@ pub mod ingest;
 pub mod membership;
 pub mod network;
 pub mod service;
+pub mod service_store;
 pub mod system;
 pub mod team;
 
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(channels::router())
         .merge(membership::router())
         .merge(service::router())
+        .merge(service_store::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

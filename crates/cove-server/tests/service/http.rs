@@ -244,7 +244,7 @@ async fn a_scanned_code_opens_the_device_page_and_only_a_genuine_one_offers_bind
     assert!(html.contains("极光 14") && html.contains("PAGE001"));
     assert!(html.contains("id=\"warranty-status\"") && html.contains("保修期内"));
     assert!(
-        html.contains("action=\"/d/PAGE001/bind\""),
+        html.contains("data-bind-url=\"/api/v1/store/devices/PAGE001/bind\""),
         "a genuine code offers binding"
     );
 
@@ -257,7 +257,7 @@ async fn a_scanned_code_opens_the_device_page_and_only_a_genuine_one_offers_bind
         .text()
         .await
         .unwrap();
-    assert!(!forged.contains("/bind\"") && forged.contains("请扫描设备"));
+    assert!(!forged.contains("data-bind-url") && forged.contains("请扫描设备"));
     assert_eq!(
         app.client
             .get(app.url("/d/PAGE-01"))
@@ -290,5 +290,5 @@ async fn a_scanned_code_opens_the_device_page_and_only_a_genuine_one_offers_bind
         .text()
         .await
         .unwrap();
-    assert!(bound.contains("此设备已绑定会员") && !bound.contains("/bind\""));
+    assert!(bound.contains("此设备已绑定会员") && !bound.contains("data-bind-url"));
 }

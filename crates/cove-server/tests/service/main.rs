@@ -10,4 +10,5 @@ mod fixtures;
 mod http;
 mod ownership;
 mod registry;
+mod store;
 mod warranty;
