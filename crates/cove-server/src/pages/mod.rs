@@ -9,6 +9,7 @@ pub mod device;
 pub mod i18n;
 pub mod icons;
 pub mod login;
+pub mod service_desk;
 pub mod store;
 pub mod system;
 
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(console::dashboard))
         .route("/admin/", get(console::dashboard))
         .route("/admin/network", get(console::network))
+        .route("/admin/service", get(service_desk::desk))
         .route("/admin/system", get(system::index))
         .route(
             "/admin/system/users",

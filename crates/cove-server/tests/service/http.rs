@@ -221,6 +221,27 @@ async fn staff_look_devices_up_print_their_codes_and_grant_entitlements() {
         2
     );
 
+    // The console's service desk shows the same device.
+    let desk = agent.get("/admin/service?tag=look001").await;
+    assert_eq!(desk.status(), 200);
+    let desk = desk.text().await.unwrap();
+    assert!(
+        desk.contains("data-tag=\"LOOK001\"") && desk.contains("SN-L1") && desk.contains("POS-778")
+    );
+    assert!(desk.contains("/api/v1/service/devices/LOOK001/qr.svg"));
+    let missing = agent
+        .get("/admin/service?tag=NOPE000")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(missing.contains("id=\"device-missing\"") && !missing.contains("data-tag="));
+    let marketing = app.user("marketing", None).await;
+    assert_eq!(
+        marketing.get("/admin/service?tag=LOOK001").await.status(),
+        403
+    );
+
     let policy = agent
         .client
         .put(app.url(&format!("/api/v1/service/policies/{LAPTOP}")))
