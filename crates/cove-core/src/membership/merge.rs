@@ -26,6 +26,9 @@ const FOLLOW: [(&str, &str); 8] = [
     ("devices", "member_id"),
 ];
 
+/// id, merged_into, profile_id, points_debt, tier, tier rank
+type MemberState = (String, Option<String>, Option<String>, i64, String, i64);
+
 /// Merges `merged_id` into `survivor_id`. The survivor keeps its card
 /// number and the higher of the two tiers.
 pub async fn merge(
@@ -58,7 +61,7 @@ pub async fn merge(
     };
     lock_member(conn, backend, first).await?;
     lock_member(conn, backend, second).await?;
-    let state: Vec<(String, Option<String>, Option<String>, i64, String, i64)> = sqlx::query_as(
+    let state: Vec<MemberState> = sqlx::query_as(
         "SELECT m.id, m.merged_into, m.profile_id, m.points_debt, m.tier, t.rank FROM members m \
          JOIN tiers t ON t.code = m.tier WHERE m.id = $1 OR m.id = $2",
     )

@@ -9,6 +9,7 @@ pub mod device;
 pub mod i18n;
 pub mod icons;
 pub mod login;
+pub mod membership;
 pub mod service_desk;
 pub mod store;
 pub mod system;
@@ -38,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(console::dashboard))
         .route("/admin/", get(console::dashboard))
         .route("/admin/network", get(console::network))
+        .route("/admin/membership", get(membership::index))
+        .route("/admin/membership/members/{id}", get(membership::member))
         .route("/admin/service", get(service_desk::desk))
         .route("/admin/system", get(system::index))
         .route(
