@@ -136,6 +136,20 @@ async fn seeds_a_consistent_brand() {
         .await,
         0
     );
+    // Every device has its factory warranty; its cover ends where the entitlements do;
+    // each owner has one open binding row.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM devices d WHERE NOT EXISTS (SELECT 1 FROM device_entitlements e \
+             WHERE e.service_tag = d.service_tag AND e.kind = 'base') \
+             OR d.warranty_ends_at <> (SELECT MAX(e.ends_at) FROM device_entitlements e WHERE e.service_tag = d.service_tag) \
+             OR (d.member_id IS NOT NULL) <> EXISTS (SELECT 1 FROM device_bindings b \
+             WHERE b.service_tag = d.service_tag AND b.ended_at IS NULL AND b.member_id = d.member_id)"
+        )
+        .await,
+        0
+    );
     let tags: Vec<String> = sqlx::query_scalar("SELECT service_tag FROM devices")
         .fetch_all(db.pool())
         .await

@@ -6,6 +6,8 @@ pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
+pub mod service;
+pub mod service_store;
 pub mod system;
 pub mod tags;
 pub mod team;
@@ -24,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audiences::router())
         .merge(computed_traits::router())
         .merge(membership::router())
+        .merge(service::router())
+        .merge(service_store::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

@@ -6,10 +6,12 @@
 
 pub mod audience;
 pub mod console;
+pub mod device;
 pub mod i18n;
 pub mod icons;
 pub mod login;
 pub mod membership;
+pub mod service_desk;
 pub mod store;
 pub mod system;
 
@@ -40,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/network", get(console::network))
         .route("/admin/membership", get(membership::index))
         .route("/admin/membership/members/{id}", get(membership::member))
+        .route("/admin/service", get(service_desk::desk))
         .route("/admin/system", get(system::index))
         .route(
             "/admin/system/users",
@@ -72,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/categories", get(store::categories))
         .route("/service", get(store::service))
         .route("/me", get(store::me))
+        .route("/d/{tag}", get(device::page))
 }
 
 /// The language chosen through the `cove_lang` cookie, if any.
