@@ -224,7 +224,7 @@ CREATE TABLE mall_redemptions (
     item_id             TEXT NOT NULL REFERENCES mall_items(id),
     key                 TEXT NOT NULL,
     points              BIGINT NOT NULL,
-    -- to_ship | issued | to_apply (a warranty extension waiting for its device)
+    -- to_ship | issued | applied (a warranty extension added to the device)
     status              TEXT NOT NULL,
     -- service tag for a warranty extension
     target              TEXT,

@@ -159,6 +159,15 @@ impl Db {
 }
 
 /// A new time-ordered id (UUIDv7) as stored in the database.
+/// The backend a connection talks to (for SQL that differs, such as row locks).
+pub fn backend_of(conn: &Conn) -> Backend {
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    }
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

@@ -124,11 +124,12 @@ pub async fn create_source(
 }
 
 pub async fn list_sources(db: &Db) -> Result<Vec<Source>> {
-    Ok(
-        sqlx::query_as::<_, Source>(&format!("SELECT {COLUMNS} FROM sources WHERE id <> '{}' ORDER BY id", super::domain::COVE_SOURCE))
-            .fetch_all(db.read())
-            .await?,
-    )
+    Ok(sqlx::query_as::<_, Source>(&format!(
+        "SELECT {COLUMNS} FROM sources WHERE id <> '{}' ORDER BY id",
+        super::domain::COVE_SOURCE
+    ))
+    .fetch_all(db.read())
+    .await?)
 }
 
 /// The enabled source holding `write_key`, if any.

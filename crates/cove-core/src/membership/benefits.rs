@@ -178,7 +178,8 @@ pub async fn issue_tier_benefits(
     Ok(out)
 }
 
-/// Uses a grant once, on `used_for` (an order, a service tag, a receipt).
+/// Uses a grant once, on `used_for` (an order, a service tag, a receipt); a
+/// warranty extension is applied to the device whose service tag `used_for` is.
 /// Using it again for the same thing is a no-op; for anything else, 409.
 pub async fn use_grant(
     conn: &mut Conn,
@@ -205,6 +206,18 @@ pub async fn use_grant(
             "benefit_used",
             "this benefit was already used",
         ));
+    }
+    if grant.kind == "warranty_extension" {
+        // The free extension is applied to the member's device named by `used_for`.
+        super::mall::extend_warranty(
+            conn,
+            member_id,
+            used_for,
+            &grant.value.to_string(),
+            crate::service::entitlements::Origin::MemberBenefit,
+            &format!("benefit:{grant_id}"),
+        )
+        .await?;
     }
     sqlx::query(
         "UPDATE benefit_grants SET used_at = $1, used_for = $2 WHERE id = $3 AND used_at IS NULL",

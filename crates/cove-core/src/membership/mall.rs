@@ -9,6 +9,9 @@ use crate::audience::domain::{emit, DomainEvent};
 use crate::clock::Micros;
 use crate::db::{new_id, Backend, Conn};
 use crate::error::{Error, Result};
+use crate::service::entitlements::{Kind, Origin};
+use crate::service::tag::ServiceTag;
+use crate::service::warranty;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -127,7 +130,7 @@ pub struct Redemption {
     pub item_id: String,
     pub key: String,
     pub points: i64,
-    /// to_ship | issued | to_apply
+    /// to_ship | issued | applied
     pub status: String,
     pub target: Option<String>,
     pub created_at: Micros,
@@ -241,7 +244,18 @@ pub async fn redeem(
             .await?;
             "issued"
         }
-        "warranty_extension" => "to_apply",
+        "warranty_extension" => {
+            extend_warranty(
+                conn,
+                member_id,
+                target.unwrap_or_default(),
+                &item.value,
+                Origin::PointsRedemption,
+                &format!("mall:{id}"),
+            )
+            .await?;
+            "applied"
+        }
         _ => "to_ship",
     };
     sqlx::query(&format!(
@@ -281,6 +295,38 @@ pub async fn redeem(
         target: target.map(|t| t.trim().to_owned()),
         created_at: at,
     })
+}
+
+/// Adds `months` of extended warranty to the member's own device `tag`.
+pub(crate) async fn extend_warranty(
+    conn: &mut Conn,
+    member_id: &str,
+    tag: &str,
+    months: &str,
+    origin: Origin,
+    reference: &str,
+) -> Result<()> {
+    let tag = ServiceTag::parse(tag)?;
+    let owner: Option<Option<String>> =
+        sqlx::query_scalar("SELECT member_id FROM devices WHERE service_tag = $1")
+            .bind(tag.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    match owner {
+        None => return Err(Error::not_found("device")),
+        Some(owner) if owner.as_deref() != Some(member_id) => {
+            return Err(Error::conflict(
+                "not_device_owner",
+                "bind the device first: only its owner can extend its warranty",
+            ));
+        }
+        Some(_) => {}
+    }
+    let months: i64 = months
+        .parse()
+        .map_err(|_| Error::invalid("invalid_value", "the extension's months are not a number"))?;
+    warranty::grant_entitlement(conn, &tag, Kind::Extended, months, origin, reference).await?;
+    Ok(())
 }
 
 pub async fn redemptions(conn: &mut Conn, member_id: &str) -> Result<Vec<Redemption>> {

@@ -175,6 +175,18 @@ async fn start_binding(
         ),
     )
     .await?;
+    if before == 0 {
+        // Binding earns points and growth, once per member and device.
+        crate::membership::earn::action(
+            conn,
+            crate::db::backend_of(conn),
+            &owner.member_id,
+            "device_binding",
+            &format!("device_binding:{tag}:{}", owner.member_id),
+            at,
+        )
+        .await?;
+    }
     Ok(Binding {
         id,
         member_id: owner.member_id.clone(),

@@ -286,6 +286,15 @@ pub async fn activate(
             ),
         )
         .await?;
+        crate::membership::earn::action(
+            conn,
+            crate::db::backend_of(conn),
+            &owner.member_id,
+            "warranty_activation",
+            &format!("warranty_activation:{tag}"),
+            at,
+        )
+        .await?;
     }
     lookup(conn, tag, at).await
 }

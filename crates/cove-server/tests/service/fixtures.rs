@@ -78,13 +78,14 @@ pub async fn member(app: &TestApp, name: &str) -> Owner {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO members (id, member_no, name, city, tier, joined_channel, joined_at, profile_id) \
-         VALUES ($1, $2, $3, '上海', 'silver', 'mini_program', 0, $4)",
+        "INSERT INTO members (id, member_no, name, city, tier, joined_channel, joined_at, profile_id, tier_since) \
+         VALUES ($1, $2, $3, '上海', 'silver', 'mini_program', 0, $4, $5)",
     )
     .bind(&member_id)
     .bind(format!("M{}", &member_id[24..]))
     .bind(name)
     .bind(&profile_id)
+    .bind(clock::now())
     .execute(&mut *tx)
     .await
     .unwrap();

@@ -10,5 +10,6 @@ mod fixtures;
 mod http;
 mod ownership;
 mod registry;
+mod rewards;
 mod store;
 mod warranty;
