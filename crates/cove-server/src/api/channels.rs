@@ -8,7 +8,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use cove_core::access::{Access, Area};
 use cove_core::channels::official_account::{self as oa, CallbackQuery, Follower, NewScene, Scene};
-use cove_core::channels::{accounts, Account, AccountKind, NewAccount};
+use cove_core::channels::outbox::{self, MessageStatus, NewMessage, OutboxMessage, Queued};
+use cove_core::channels::wecom::{self, Contact, ContactWayView, NewContactWay, RelationshipEvent};
+use cove_core::channels::{accounts, consent, Account, AccountKind, NewAccount};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +21,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_accounts, create_account))
         .routes(routes!(list_scenes, create_scene))
         .routes(routes!(list_followers))
+        .routes(routes!(list_messages, queue_message))
+        .routes(routes!(list_subscriptions))
+        .routes(routes!(wecom_url_check, wecom_callback))
+        .routes(routes!(list_contact_ways, create_contact_way))
+        .routes(routes!(list_wecom_contacts))
+        .routes(routes!(wecom_contact_history))
 }
 
 /// Official Account URL check: WeChat calls it when the callback URL is saved.
@@ -120,5 +128,191 @@ async fn list_followers(
     auth.require(Area::Channels, Access::Read)?;
     Ok(Json(
         oa::list_followers(&state.db, f.store_id.as_deref(), f.limit.unwrap_or(100)).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct MessageFilter {
+    /// queued | sent | sandboxed | failed | skipped_no_consent
+    status: Option<String>,
+    profile_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The outbox: every message sent, queued, kept in sandbox or skipped, newest first.
+#[utoipa::path(get, path = "/api/v1/channels/messages", tag = "channels", params(MessageFilter),
+    responses((status = 200, body = [OutboxMessage]), (status = 400, body = crate::error::ErrorBody)))]
+async fn list_messages(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(f): Query<MessageFilter>,
+) -> ApiResult<Json<Vec<OutboxMessage>>> {
+    auth.require(Area::Channels, Access::Read)?;
+    let status = match f.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(MessageStatus::parse(s).ok_or_else(|| {
+            cove_core::Error::invalid(
+                "invalid_status",
+                "status is one of queued, sent, sandboxed, failed, skipped_no_consent",
+            )
+        })?),
+    };
+    Ok(Json(
+        outbox::list(
+            &state.db,
+            status,
+            f.profile_id.as_deref(),
+            f.limit.unwrap_or(100),
+        )
+        .await?,
+    ))
+}
+
+/// Queue a message through the outbox. `client_msg_id` names the fact it is
+/// about: queuing the same fact again returns the first message (200) and sends nothing more.
+#[utoipa::path(post, path = "/api/v1/channels/messages", tag = "channels", request_body = NewMessage,
+    responses((status = 201, body = Queued), (status = 200, body = Queued), (status = 400, body = crate::error::ErrorBody)))]
+async fn queue_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<NewMessage>,
+) -> ApiResult<(StatusCode, Json<Queued>)> {
+    auth.require(Area::Channels, Access::Write)?;
+    let mut tx = state.db.begin().await?;
+    let queued = outbox::queue(&mut tx, &body).await?;
+    if queued.created {
+        cove_core::audit::record(
+            &mut tx,
+            &auth.actor(),
+            "wechat_message.queue",
+            "wechat_message",
+            Some(&queued.id),
+            serde_json::json!({ "kind": body.kind, "client_msg_id": body.client_msg_id }),
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(cove_core::Error::from)?;
+    let status = if queued.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(queued)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct GrantFilter {
+    open_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Subscription-message consent: what each person allowed, per template.
+#[utoipa::path(get, path = "/api/v1/channels/subscriptions", tag = "channels", params(GrantFilter),
+    responses((status = 200, body = [consent::Grant])))]
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(f): Query<GrantFilter>,
+) -> ApiResult<Json<Vec<consent::Grant>>> {
+    auth.require(Area::Channels, Access::Read)?;
+    Ok(Json(
+        consent::list(&state.db, f.open_id.as_deref(), f.limit.unwrap_or(100)).await?,
+    ))
+}
+
+/// WeCom URL check: WeCom calls it when the callback URL is saved; answers the decrypted echostr.
+#[utoipa::path(get, path = "/wechat/wecom/{account}", tag = "channels",
+    params(("account" = String, Path), wecom::CallbackQuery),
+    responses((status = 200, description = "the decrypted echostr, as text"), (status = 400, body = crate::error::ErrorBody)))]
+async fn wecom_url_check(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    Query(q): Query<wecom::CallbackQuery>,
+) -> ApiResult<String> {
+    let keys =
+        accounts::callback_keys(&state.db, &state.vault, &account, AccountKind::Wecom).await?;
+    Ok(wecom::verify_url(&keys, &q)?)
+}
+
+/// WeCom callback: customer-contact and customer-group events, always encrypted.
+/// Stored once and processed in the background.
+#[utoipa::path(post, path = "/wechat/wecom/{account}", tag = "channels",
+    params(("account" = String, Path), wecom::CallbackQuery), request_body(content = String, content_type = "text/xml"),
+    responses((status = 200, description = "`success`"), (status = 400, body = crate::error::ErrorBody)))]
+async fn wecom_callback(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    Query(q): Query<wecom::CallbackQuery>,
+    body: String,
+) -> ApiResult<&'static str> {
+    let keys =
+        accounts::callback_keys(&state.db, &state.vault, &account, AccountKind::Wecom).await?;
+    wecom::accept(&state.db, &keys, &q, &body).await?;
+    Ok("success")
+}
+
+/// WeCom contact ways ("contact me" codes) with their `state` attribution and add counts.
+#[utoipa::path(get, path = "/api/v1/channels/contact-ways", tag = "channels", responses((status = 200, body = [ContactWayView])))]
+async fn list_contact_ways(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<ContactWayView>>> {
+    auth.require(Area::Channels, Access::Read)?;
+    Ok(Json(wecom::list_contact_ways(&state.db, None).await?))
+}
+
+/// Create a contact way for a salesperson (and store, campaign); registered
+/// with WeCom unless the app is in sandbox mode.
+#[utoipa::path(post, path = "/api/v1/channels/contact-ways", tag = "channels", request_body = NewContactWay,
+    responses((status = 201, body = ContactWayView), (status = 400, body = crate::error::ErrorBody)))]
+async fn create_contact_way(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<NewContactWay>,
+) -> ApiResult<(StatusCode, Json<ContactWayView>)> {
+    auth.require(Area::Channels, Access::Write)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(wecom::create_contact_way(&state.wechat, &auth.actor(), body).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct ContactFilter {
+    wecom_user_id: Option<String>,
+    store_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Salesperson–customer relationships on WeCom, newest first.
+#[utoipa::path(get, path = "/api/v1/channels/wecom/contacts", tag = "channels", params(ContactFilter), responses((status = 200, body = [Contact])))]
+async fn list_wecom_contacts(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(f): Query<ContactFilter>,
+) -> ApiResult<Json<Vec<Contact>>> {
+    auth.require(Area::Channels, Access::Read)?;
+    Ok(Json(
+        wecom::list_contacts(
+            &state.db,
+            f.wecom_user_id.as_deref(),
+            f.store_id.as_deref(),
+            f.limit.unwrap_or(100),
+        )
+        .await?,
+    ))
+}
+
+/// The history of one customer's relationships (started, transferred, ended).
+#[utoipa::path(get, path = "/api/v1/channels/wecom/contacts/{external_user_id}/history", tag = "channels",
+    params(("external_user_id" = String, Path)), responses((status = 200, body = [RelationshipEvent])))]
+async fn wecom_contact_history(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(external_user_id): Path<String>,
+) -> ApiResult<Json<Vec<RelationshipEvent>>> {
+    auth.require(Area::Channels, Access::Read)?;
+    Ok(Json(
+        wecom::relationship_history(&state.db, &external_user_id).await?,
     ))
 }
