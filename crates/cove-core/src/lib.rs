@@ -15,6 +15,7 @@ pub mod error;
 pub mod idempotency;
 pub mod insight;
 pub mod jobs;
+pub mod membership;
 pub mod network;
 pub mod secret;
 pub mod vault;

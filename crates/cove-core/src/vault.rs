@@ -18,6 +18,8 @@ const VERSION: &str = "v1:";
 #[derive(Clone)]
 pub struct Vault {
     cipher: Aes256Gcm,
+    /// Root of the signing keys derived per purpose by [`Vault::derive_key`].
+    mac_root: [u8; 32],
 }
 
 impl std::fmt::Debug for Vault {
@@ -28,9 +30,24 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     pub fn from_key(key: &[u8; 32]) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut root = Sha256::new();
+        root.update(b"cove signing keys\0");
+        root.update(key);
         Self {
             cipher: Aes256Gcm::new(key.into()),
+            mac_root: root.finalize().into(),
         }
+    }
+
+    /// A signing key for one purpose (member codes, device QR signatures),
+    /// derived from the secret key so that one key never serves two uses.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.mac_root)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// The configured key, or the data dir's key file (created on first use).

@@ -47,6 +47,7 @@ impl ApiError {
                 "invalid_body" => StatusCode::UNPROCESSABLE_ENTITY,
                 "route_not_found" => StatusCode::NOT_FOUND,
                 "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
+                "not_a_member" => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             },
             Error::NotFound(_) => StatusCode::NOT_FOUND,

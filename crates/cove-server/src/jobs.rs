@@ -3,6 +3,7 @@
 use crate::state::AppState;
 use cove_core::clock::{self, DAY};
 use cove_core::jobs::Registry;
+use cove_core::membership::jobs as membership;
 
 /// Cove's own handlers plus `extra` (tests and embedders add theirs).
 pub fn registry(state: &AppState, extra: Registry) -> Registry {
@@ -41,4 +42,22 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
         .handle(cove_core::channels::wecom::PROCESS_JOB, move |ctx| {
             cove_core::channels::wecom::process(wecom.clone(), ctx)
         })
+        .handle(membership::EXPIRE_POINTS, membership::expire_points)
+        .every(
+            "membership.points.expire.hourly",
+            membership::EXPIRE_POINTS,
+            3600,
+        )
+        .handle(membership::REMIND_EXPIRING, membership::remind_expiring)
+        .every(
+            "membership.points.remind.daily",
+            membership::REMIND_EXPIRING,
+            86_400,
+        )
+        .handle(membership::REVIEW_TIERS, membership::review_tiers)
+        .every(
+            "membership.tiers.review.daily",
+            membership::REVIEW_TIERS,
+            86_400,
+        )
 }

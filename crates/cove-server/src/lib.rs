@@ -8,6 +8,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod customer;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
@@ -42,6 +43,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
         (name = "team", description = "Users, API tokens, audit log"),
         (name = "network", description = "Offline stores and resellers"),
         (name = "channels", description = "WeChat accounts, callbacks, QR codes, followers"),
+        (name = "membership", description = "Members, tiers, points, member codes"),
         (name = "system", description = "Health and jobs"),
     ),
     components(schemas(error::ErrorBody)),

@@ -7,6 +7,7 @@
 //! `roles` holds who may do what; `users`, `sessions` and `tokens` hold how
 //! people and integrations prove who they are.
 
+pub mod customers;
 mod roles;
 mod sessions;
 mod tokens;

@@ -360,7 +360,7 @@ pub async fn create_profile(conn: &mut Conn, backend: Backend, at: Micros) -> Re
 
 /// Merges `loser` into `survivor`: identities move, traits combine (the
 /// survivor's win), first/last seen widen, and earlier merges are repointed.
-async fn merge_profiles(
+pub async fn merge_profiles(
     conn: &mut Conn,
     survivor: &str,
     loser: &str,

@@ -14,7 +14,7 @@ use super::clients::WechatApi;
 use crate::audience::domain::{self, DomainEvent};
 use crate::audience::{IdType, Identifier};
 use crate::clock::{self, Micros};
-use crate::db::Conn;
+use crate::db::{Conn, Db};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -171,6 +171,59 @@ pub async fn login(api: &WechatApi, account_id: &str, code: &str, entry: &Entry)
     })
 }
 
+/// The brand's Mini Program account: `requested`, or the first one configured.
+pub async fn account_id(db: &Db, requested: Option<&str>) -> Result<String> {
+    if let Some(id) = requested {
+        return Ok(id.to_owned());
+    }
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM channel_accounts WHERE kind = 'mini_program' ORDER BY created_at LIMIT 1",
+    )
+    .fetch_optional(db.pool())
+    .await?;
+    id.ok_or(Error::not_found("mini program account"))
+}
+
+/// The openid under `app_id` of a profile (or of one merged into it).
+pub async fn open_id_of(db: &Db, app_id: &str, profile_id: &str) -> Result<String> {
+    let open_id: Option<String> = sqlx::query_scalar(
+        "SELECT i.value FROM identities i JOIN profiles p ON p.id = i.profile_id \
+         WHERE i.type = $1 AND (p.id = $2 OR p.merged_into = $2) LIMIT 1",
+    )
+    .bind(IdType::OpenId(app_id.to_owned()).key())
+    .bind(profile_id)
+    .fetch_optional(db.pool())
+    .await?;
+    open_id.ok_or_else(|| {
+        Error::invalid(
+            "not_signed_in_with_mini_program",
+            "sign in with this Mini Program first",
+        )
+    })
+}
+
+/// Records a `wx.requestSubscribeMessage` report of the signed-in person.
+pub async fn record_subscriptions(
+    db: &Db,
+    account_id: &str,
+    profile_id: &str,
+    report: &super::consent::Report,
+) -> Result<bool> {
+    let account = super::accounts::get(db, account_id).await?;
+    if account.kind != AccountKind::MiniProgram {
+        return Err(Error::invalid(
+            "not_a_mini_program",
+            "subscription messages belong to a Mini Program account",
+        ));
+    }
+    let open_id = open_id_of(db, &account.app_id, profile_id).await?;
+    let mut tx = db.begin().await?;
+    let fresh =
+        super::consent::record(&mut tx, &account.id, &open_id, Some(profile_id), report).await?;
+    tx.commit().await?;
+    Ok(fresh)
+}
+
 /// What linking a phone number did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PhoneLinked {
@@ -211,20 +264,7 @@ pub async fn link_phone(
     }
     let (account, client) = api.mp(account_id).await?;
     let db = api.db();
-    let open_id: Option<String> = sqlx::query_scalar(
-        "SELECT i.value FROM identities i JOIN profiles p ON p.id = i.profile_id \
-         WHERE i.type = $1 AND (p.id = $2 OR p.merged_into = $2) LIMIT 1",
-    )
-    .bind(IdType::OpenId(account.app_id.clone()).key())
-    .bind(profile_id)
-    .fetch_optional(db.pool())
-    .await?;
-    let open_id = open_id.ok_or_else(|| {
-        Error::invalid(
-            "not_signed_in_with_mini_program",
-            "sign in with this Mini Program before linking a phone number",
-        )
-    })?;
+    let open_id = open_id_of(db, &account.app_id, profile_id).await?;
     let info = client
         .phone_number(code)
         .await

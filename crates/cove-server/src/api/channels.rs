@@ -2,6 +2,7 @@
 //! accounts, parametric QR codes and followers.
 
 use crate::auth::Auth;
+use crate::customer::Customer;
 use crate::error::{ApiResult, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
@@ -10,7 +11,7 @@ use cove_core::access::{Access, Area};
 use cove_core::channels::official_account::{self as oa, CallbackQuery, Follower, NewScene, Scene};
 use cove_core::channels::outbox::{self, MessageStatus, NewMessage, OutboxMessage, Queued};
 use cove_core::channels::wecom::{self, Contact, ContactWayView, NewContactWay, RelationshipEvent};
-use cove_core::channels::{accounts, consent, Account, AccountKind, NewAccount};
+use cove_core::channels::{accounts, consent, mini_program, Account, AccountKind, NewAccount};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,6 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_contact_ways, create_contact_way))
         .routes(routes!(list_wecom_contacts))
         .routes(routes!(wecom_contact_history))
+        .routes(routes!(mp_login))
+        .routes(routes!(mp_phone))
+        .routes(routes!(mp_subscriptions))
 }
 
 /// Official Account URL check: WeChat calls it when the callback URL is saved.
@@ -315,4 +319,113 @@ async fn wecom_contact_history(
     Ok(Json(
         wecom::relationship_history(&state.db, &external_user_id).await?,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct MpLogin {
+    /// The `wx.login` code.
+    code: String,
+    /// The Mini Program account; the brand's first one when omitted.
+    account_id: Option<String>,
+    /// `scene` of the launch options (WeChat's scene number).
+    scene: Option<i64>,
+    path: Option<String>,
+    #[schema(value_type = Object)]
+    query: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct MpSession {
+    /// The storefront session: `Authorization: Bearer <token>`.
+    token: String,
+    profile_id: String,
+    member_id: Option<String>,
+    open_id: String,
+}
+
+/// Mini Program sign-in: the `wx.login` code becomes a storefront session,
+/// and the visit's entry (scene, page, query) is recorded for attribution.
+#[utoipa::path(post, path = "/api/v1/store/mp/login", tag = "channels", request_body = MpLogin,
+    responses((status = 200, body = MpSession), (status = 400, body = crate::error::ErrorBody)))]
+async fn mp_login(
+    State(state): State<AppState>,
+    Json(body): Json<MpLogin>,
+) -> ApiResult<Json<MpSession>> {
+    let account_id = mini_program::account_id(&state.db, body.account_id.as_deref()).await?;
+    let entry = mini_program::Entry {
+        scene: body.scene,
+        path: body.path,
+        query: body.query,
+    };
+    let login = mini_program::login(&state.wechat, &account_id, &body.code, &entry).await?;
+    let mut tx = state.db.begin().await?;
+    let token = cove_core::access::customers::create_session(
+        &mut tx,
+        &login.profile_id,
+        "mini_program",
+        cove_core::clock::now(),
+    )
+    .await?;
+    let member_id = cove_core::membership::member_of_profile(&mut tx, &login.profile_id).await?;
+    tx.commit().await.map_err(cove_core::Error::from)?;
+    Ok(Json(MpSession {
+        token,
+        profile_id: login.profile_id,
+        member_id,
+        open_id: login.open_id,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct MpPhone {
+    /// The `getPhoneNumber` code.
+    code: String,
+    account_id: Option<String>,
+}
+
+/// Links the phone number WeChat verified to the signed-in customer; answers it masked.
+#[utoipa::path(post, path = "/api/v1/store/mp/phone", tag = "channels", request_body = MpPhone,
+    responses((status = 200, body = mini_program::PhoneLinked), (status = 400, body = crate::error::ErrorBody)))]
+async fn mp_phone(
+    State(state): State<AppState>,
+    customer: Customer,
+    Json(body): Json<MpPhone>,
+) -> ApiResult<Json<mini_program::PhoneLinked>> {
+    let account_id = mini_program::account_id(&state.db, body.account_id.as_deref()).await?;
+    Ok(Json(
+        mini_program::link_phone(&state.wechat, &account_id, &customer.profile_id, &body.code)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct MpSubscriptions {
+    account_id: Option<String>,
+    #[serde(flatten)]
+    report: consent::Report,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct Recorded {
+    /// False for a report already recorded (nothing changed).
+    recorded: bool,
+}
+
+/// The customer's answers to `wx.requestSubscribeMessage`: each accept allows one message.
+#[utoipa::path(post, path = "/api/v1/store/mp/subscriptions", tag = "channels", request_body = MpSubscriptions,
+    responses((status = 200, body = Recorded), (status = 400, body = crate::error::ErrorBody)))]
+async fn mp_subscriptions(
+    State(state): State<AppState>,
+    customer: Customer,
+    Json(body): Json<MpSubscriptions>,
+) -> ApiResult<Json<Recorded>> {
+    let account_id = mini_program::account_id(&state.db, body.account_id.as_deref()).await?;
+    let recorded = mini_program::record_subscriptions(
+        &state.db,
+        &account_id,
+        &customer.profile_id,
+        &body.report,
+    )
+    .await?;
+    Ok(Json(Recorded { recorded }))
 }

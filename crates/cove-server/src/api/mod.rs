@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod ingest;
+pub mod membership;
 pub mod network;
 pub mod system;
 pub mod team;
@@ -16,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(membership::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

@@ -163,3 +163,86 @@ async fn a_phone_already_held_by_another_registered_person_is_a_conflict_not_a_m
     .unwrap_err();
     assert_eq!(stranger.code(), "not_signed_in_with_mini_program");
 }
+
+#[tokio::test]
+async fn the_storefront_signs_in_links_a_phone_and_reports_consent_over_http() {
+    let (app, _db, stand) = app_with_standin().await;
+    let admin = app.user("admin", None).await;
+    let mp = account(&admin, "mini_program", "wx_mp_live", false).await;
+    let http = reqwest::Client::new();
+    let login = http
+        .post(app.url("/api/v1/store/mp/login"))
+        .json(&json!({ "code": "code-oHTTP-uHTTP", "scene": 1011, "path": "pages/index/index", "query": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().await.unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    assert_eq!(login["open_id"], "oHTTP");
+    assert!(
+        !login.to_string().contains("tiihtNczf5v6AKRyjwEUhQ=="),
+        "the session key stays on the server"
+    );
+
+    let phone = http
+        .post(app.url("/api/v1/store/mp/phone"))
+        .bearer_auth(&token)
+        .json(&json!({ "code": "phone-13912345670-wx_mp_live" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(phone.status(), 200);
+    let phone: Value = phone.json().await.unwrap();
+    assert_eq!(phone["phone_masked"], "139****5670");
+    assert_eq!(phone["profile_id"], login["profile_id"]);
+    let anonymous = http
+        .post(app.url("/api/v1/store/mp/phone"))
+        .json(&json!({ "code": "phone-13912345670-wx_mp_live" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let report = json!({ "report_key": "rq-1", "results": { "TPL_APPOINTMENT": "accept", "TPL_OTHER": "reject" } });
+    for expected in [true, false] {
+        let r: Value = http
+            .post(app.url("/api/v1/store/mp/subscriptions"))
+            .bearer_auth(&token)
+            .json(&report)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["recorded"], expected, "a replayed report changes nothing");
+    }
+    let grants: Value = admin
+        .get("/api/v1/channels/subscriptions?open_id=oHTTP")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let accepted = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["template_id"] == "TPL_APPOINTMENT")
+        .unwrap();
+    assert_eq!(accepted["remaining"], 1);
+    assert_eq!(accepted["profile_id"], login["profile_id"]);
+    let queued = admin
+        .post(
+            "/api/v1/channels/messages",
+            json!({ "account_id": mp, "kind": "subscribe", "recipient": "oHTTP", "template_id": "TPL_APPOINTMENT",
+                    "profile_id": login["profile_id"], "payload": { "data": { "thing1": "预约成功" } },
+                    "client_msg_id": "appointment.booked:HTTP-1" }),
+        )
+        .await;
+    let queued: Value = queued.json().await.unwrap();
+    assert_eq!(queued["status"], "queued");
+    assert!(
+        crate::common::eventually(20, || async { stand.delivered("subscribe").len() == 1 }).await
+    );
+}

@@ -180,12 +180,17 @@ async fn a_contact_added_through_a_contact_way_is_attributed_welcomed_and_tracke
     let welcome = &stand.delivered("welcome")[0];
     assert_eq!(welcome["welcome_code"], "WELCOME-1");
     assert_eq!(welcome["text"]["content"], "您好，我是极光电脑的张三");
-    let (kind, status): (String, String) =
-        sqlx::query_as("SELECT kind, status FROM wechat_messages")
-            .fetch_one(app.db().pool())
+    assert!(
+        eventually(20, || async {
+            count(
+                app.db(),
+                "SELECT COUNT(*) FROM wechat_messages WHERE kind = 'wecom_welcome' AND status = 'sent'",
+            )
             .await
-            .unwrap();
-    assert_eq!((kind.as_str(), status.as_str()), ("wecom_welcome", "sent"));
+                == 1
+        })
+        .await
+    );
 
     // Transfer to lisi, then the customer deletes lisi: one history, three steps.
     let t0 = now_secs();

@@ -147,6 +147,85 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A new profile holding a fresh anonymous id (a storefront visitor).
+    pub async fn new_profile(&self) -> String {
+        let id = cove_core::audience::Identifier::new(
+            cove_core::audience::IdType::AnonymousId,
+            &uuid::Uuid::now_v7().to_string(),
+        )
+        .unwrap();
+        let mut tx = self.db().begin().await.unwrap();
+        let profile = cove_core::audience::domain::profile_for(
+            &mut tx,
+            self.db().backend(),
+            &[id],
+            "test",
+            cove_core::clock::now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        profile
+    }
+
+    /// A storefront customer signed in as `profile_id` (bearer token).
+    pub async fn customer(&self, profile_id: &str) -> CustomerClient {
+        let mut conn = self.db().pool().acquire().await.unwrap();
+        let token = cove_core::access::customers::create_session(
+            &mut conn,
+            profile_id,
+            "mini_program",
+            cove_core::clock::now(),
+        )
+        .await
+        .unwrap();
+        CustomerClient {
+            client: client(),
+            token,
+            base: self.base.clone(),
+        }
+    }
+}
+
+/// A storefront customer's client: every request carries the bearer token.
+pub struct CustomerClient {
+    pub client: Client,
+    pub token: String,
+    base: String,
+}
+
+impl CustomerClient {
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn request_patch(&self, path: &str, body: Value) -> Response {
+        self.client
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -1,0 +1,12 @@
+//! Membership: the points ledger's invariants under arbitrary sequences and
+//! concurrency, joining, tiers, and the member and staff APIs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api;
+mod ledger;
+mod mall;
+mod records;

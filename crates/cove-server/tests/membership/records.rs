@@ -1,0 +1,202 @@
+//! Staff merges of member records, and the CSV import of offline members.
+
+use crate::common::{count, error_code, TestApp};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn merging_two_members_moves_points_orders_and_identities_once() {
+    let (app, _db) = TestApp::spawn().await;
+    let manager = app.user("membership_manager", None).await;
+    let a: Value = manager
+        .post(
+            "/api/v1/members",
+            json!({ "name": "王芳", "phone": "13652410001" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = manager
+        .post(
+            "/api/v1/members",
+            json!({ "name": "王芳", "phone": "13652410002" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (a_id, b_id) = (
+        a["member"]["id"].as_str().unwrap(),
+        b["member"]["id"].as_str().unwrap(),
+    );
+    manager
+        .post(
+            &format!("/api/v1/members/{b_id}/points/adjust"),
+            json!({ "amount": 250, "reason": "门店活动", "key": "k" }),
+        )
+        .await;
+    sqlx::query("UPDATE members SET tier = 'gold' WHERE id = $1")
+        .bind(b_id)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO orders (id, order_no, member_id, channel, status, total_fen, placed_at) VALUES ('o1', 'N1', $1, 'store', 'completed', 100, 0)")
+        .bind(b_id).execute(app.db().pool()).await.unwrap();
+
+    let no_reason = manager
+        .post(
+            &format!("/api/v1/members/{a_id}/merge"),
+            json!({ "merged_id": b_id, "reason": "" }),
+        )
+        .await;
+    assert_eq!(error_code(no_reason, 400).await, "invalid_reason");
+    let r = manager
+        .post(
+            &format!("/api/v1/members/{a_id}/merge"),
+            json!({ "merged_id": b_id, "reason": "同一人两张卡" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let merged: Value = r.json().await.unwrap();
+    assert_eq!(
+        merged["points"]["available"],
+        100 + 100 + 250,
+        "both welcome awards and the adjustment"
+    );
+    assert_eq!(merged["member"]["tier"], "gold", "the higher tier survives");
+    let ids: Vec<String> = merged["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        ids.contains(&"phone:+8613652410001".to_owned())
+            && ids.contains(&"phone:+8613652410002".to_owned()),
+        "{ids:?}"
+    );
+    assert_eq!(
+        count(
+            app.db(),
+            &format!("SELECT COUNT(*) FROM orders WHERE member_id = '{a_id}'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            app.db(),
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'member.merge'"
+        )
+        .await,
+        1
+    );
+    // The merged record is closed: repeating the merge or using it fails and changes nothing.
+    let again = manager
+        .post(
+            &format!("/api/v1/members/{a_id}/merge"),
+            json!({ "merged_id": b_id, "reason": "again" }),
+        )
+        .await;
+    assert_eq!(again.status(), 409);
+    let spend = manager
+        .post(
+            &format!("/api/v1/members/{b_id}/points/spend"),
+            json!({ "amount": 1, "key": "x", "purpose": "till" }),
+        )
+        .await;
+    assert_eq!(error_code(spend, 409).await, "member_merged");
+    assert_eq!(
+        count(app.db(), "SELECT COUNT(*) FROM member_merges").await,
+        1
+    );
+    // The ledger still adds up for the survivor.
+    let sums = count(app.db(), &format!("SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM points_ledger WHERE member_id = '{a_id}'")).await;
+    assert_eq!(sums, 450);
+}
+
+const CSV: &str = "card_no,name,phone,tier,points,joined_on,birthday,store_code\n\
+AUR00012345,王芳,13652420001,gold,1200,2019-05-01,1990-02-14,SH-01\n\
+AUR00012346,李雷,13652420002,,0,2020-01-01,,\n";
+
+#[tokio::test]
+async fn importing_offline_members_twice_changes_nothing() {
+    let (app, _db) = TestApp::spawn().await;
+    sqlx::query("INSERT INTO stores (id, code, name, kind, city, created_at) VALUES ('s1', 'SH-01', '上海一号店', 'store', '上海', 0)")
+        .execute(app.db().pool()).await.unwrap();
+    let manager = app.user("membership_manager", None).await;
+    let post = |body: &'static str| {
+        manager
+            .client
+            .post(app.url("/api/v1/members/import"))
+            .header("x-csrf-token", &manager.csrf)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+    let first: Value = post(CSV).await.unwrap().json().await.unwrap();
+    assert_eq!(first["created"], 2, "{first}");
+    let snapshot = (
+        count(app.db(), "SELECT COUNT(*) FROM members").await,
+        count(
+            app.db(),
+            "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM points_ledger",
+        )
+        .await,
+        count(app.db(), "SELECT COUNT(*) FROM raw_events").await,
+    );
+    let second: Value = post(CSV).await.unwrap().json().await.unwrap();
+    assert_eq!(second["created"], 0);
+    assert_eq!(second["unchanged"], 2);
+    assert_eq!(
+        snapshot,
+        (
+            count(app.db(), "SELECT COUNT(*) FROM members").await,
+            count(
+                app.db(),
+                "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM points_ledger"
+            )
+            .await,
+            count(app.db(), "SELECT COUNT(*) FROM raw_events").await,
+        ),
+        "a re-import grants nothing twice"
+    );
+    let found: Value = manager
+        .get("/api/v1/members?q=AUR00012345")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found[0]["tier"], "gold");
+    assert_eq!(found[0]["store_id"], "s1");
+    let detail: Value = manager
+        .get(&format!(
+            "/api/v1/members/{}",
+            found[0]["id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail["points"]["available"],
+        1200 + 100,
+        "opening balance and the welcome award"
+    );
+
+    // A file with a bad row imports nothing and names the line.
+    let bad = "card_no,name,phone,tier,points\nAUR1,甲,13652420003,gold,1\nAUR2,乙,12345,silver,1\nAUR1,丙,13652420004,,\n";
+    let before = count(app.db(), "SELECT COUNT(*) FROM members").await;
+    let r = post(bad).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let report: Value = r.json().await.unwrap();
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{report}");
+    assert_eq!(errors[0]["line"], 3);
+    assert_eq!(errors[0]["code"], "invalid_phone");
+    assert_eq!(errors[1]["code"], "duplicate_card");
+    assert_eq!(
+        count(app.db(), "SELECT COUNT(*) FROM members").await,
+        before
+    );
+}
