@@ -4,6 +4,7 @@
 //! drawn with ECharts, both served from `/assets/vendor`. Labels come from a
 //! typed dictionary ([`i18n`]); the `cove_lang` cookie picks the language.
 
+pub mod channels;
 pub mod console;
 pub mod i18n;
 pub mod icons;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
+        .route("/admin/channels", get(channels::index))
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))

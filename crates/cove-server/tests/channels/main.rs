@@ -8,6 +8,7 @@
 mod common;
 mod mini_program;
 mod outbox;
+mod pages;
 mod standin;
 mod wecom;
 
