@@ -27,6 +27,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub auth: AuthConfig,
     #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
     pub wechat: WechatConfig,
 }
 
@@ -55,6 +57,25 @@ pub struct JobsConfig {
     pub lease_secs: u64,
     /// First retry delay; each further retry doubles it (capped at an hour).
     pub retry_base_ms: u64,
+}
+
+/// Throttling of the Tracking API, per source and per node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// Sustained events per second one source may send to one node; 0: unlimited.
+    pub events_per_second: u32,
+    /// Events a source may send at once above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            events_per_second: 20_000,
+            burst: 50_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

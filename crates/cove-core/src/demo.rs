@@ -9,6 +9,7 @@ mod channels;
 mod customers;
 mod events;
 mod history;
+mod membership;
 mod network;
 mod orders;
 mod team;
@@ -142,6 +143,9 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
         ("devices".to_owned(), timings.devices),
         ("events".to_owned(), timings.events),
     ]);
+    let t = Instant::now();
+    membership::seed(db, now).await?;
+    phases.push(("membership".to_owned(), t.elapsed()));
     Ok(phases)
 }
 

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod membership;
 pub mod network;
 pub mod secret;
+pub mod service;
 pub mod vault;
 
 pub use error::{Error, Result};

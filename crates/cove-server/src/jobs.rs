@@ -1,6 +1,7 @@
 //! The job handlers this server runs, and its recurring schedules.
 
 use crate::state::AppState;
+use cove_core::audience::{audiences, computed, tags};
 use cove_core::clock::{self, DAY};
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
@@ -42,6 +43,23 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
         .handle(cove_core::channels::wecom::PROCESS_JOB, move |ctx| {
             cove_core::channels::wecom::process(wecom.clone(), ctx)
         })
+        .handle(tags::RECOMPUTE_JOB, tags::compute::recompute_job)
+        .handle(tags::RECOMPUTE_ALL_JOB, tags::compute::recompute_all_job)
+        .handle(tags::REEVALUATE_JOB, tags::compute::reevaluate_job)
+        .every("audience.tags.hourly", tags::RECOMPUTE_ALL_JOB, 3600)
+        .handle(computed::RECOMPUTE_JOB, computed::recompute_job)
+        .every(
+            "audience.computed_traits.hourly",
+            computed::RECOMPUTE_JOB,
+            3600,
+        )
+        .handle(audiences::RECOMPUTE_JOB, audiences::recompute_job)
+        .handle(audiences::RECOMPUTE_ALL_JOB, audiences::recompute_all_job)
+        .every(
+            "audience.audiences.hourly",
+            audiences::RECOMPUTE_ALL_JOB,
+            3600,
+        )
         .handle(membership::EXPIRE_POINTS, membership::expire_points)
         .every(
             "membership.points.expire.hourly",

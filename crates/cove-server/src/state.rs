@@ -15,6 +15,12 @@ pub struct AppState {
     pub vault: Vault,
     /// WeChat API clients of the brand's accounts.
     pub wechat: cove_core::channels::WechatApi,
+    /// Event names that rule tags react to (cached per node).
+    pub tag_triggers: cove_core::audience::tags::Triggers,
+    /// This node's audience bitmaps, rebuilt from the database when stale.
+    pub audience_cache: cove_core::audience::audiences::Cache,
+    /// Per-source ingestion rate limits on this node.
+    pub ingest_throttle: cove_core::audience::throttle::Throttle,
 }
 
 impl AppState {
@@ -28,6 +34,9 @@ impl AppState {
             db,
             metrics: Arc::new(Metrics::new()),
             vault,
+            tag_triggers: Default::default(),
+            audience_cache: Default::default(),
+            ingest_throttle: Default::default(),
         })
     }
 }

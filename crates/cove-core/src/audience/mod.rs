@@ -8,12 +8,16 @@
 //! returns, i.e. after the commit. Work caused by events (journeys) can be
 //! enqueued in that same transaction through [`crate::jobs`].
 
+pub mod audiences;
+pub mod computed;
 pub mod domain;
 pub mod identity;
 pub mod message;
 pub mod profiles;
 pub mod resolve;
 pub mod sources;
+pub mod tags;
+pub mod throttle;
 
 pub use identity::{IdType, Identifier};
 pub use message::{CallType, Message};
@@ -25,12 +29,14 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
 /// What one ingestion request did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ingested {
     /// Events stored now.
     pub stored: usize,
     /// Events already stored earlier (same source and messageId): acknowledged, not stored again.
     pub duplicates: usize,
+    /// The events stored now, for work that follows the commit (tag re-evaluation).
+    pub touched: Vec<tags::compute::Touched>,
 }
 
 /// Stores `messages` from `source` and resolves their profiles, all in one
@@ -116,6 +122,11 @@ async fn ingest_once(
         touch_profile(&mut tx, &profile, m).await?;
         if insert_event(&mut tx, source_id, &profile, m).await? {
             out.stored += 1;
+            out.touched.push(tags::compute::Touched {
+                profile_id: profile,
+                call: m.call,
+                event: m.event.clone(),
+            });
         } else {
             out.duplicates += 1;
         }

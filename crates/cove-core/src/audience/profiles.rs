@@ -26,6 +26,9 @@ pub struct Profile {
     pub last_seen_at: Micros,
     #[schema(value_type = Object)]
     pub traits: Value,
+    /// Traits Cove computes from events (see `computed`).
+    #[schema(value_type = Object)]
+    pub computed_traits: Value,
     pub identities: Vec<ProfileIdentity>,
     /// The latest events, newest first.
     pub events: Vec<TimelineEvent>,
@@ -82,12 +85,13 @@ pub async fn surviving_id(db: &Db, id: &str) -> Result<String> {
 pub async fn get_profile(db: &Db, id: &str, limit: i64) -> Result<Profile> {
     let id = surviving_id(db, id).await?;
     let row = sqlx::query(
-        "SELECT id, ordinal, created_at, updated_at, first_seen_at, last_seen_at, traits FROM profiles WHERE id = $1",
+        "SELECT id, ordinal, created_at, updated_at, first_seen_at, last_seen_at, traits, computed FROM profiles WHERE id = $1",
     )
     .bind(&id)
     .fetch_one(db.read())
     .await?;
     let traits: String = row.try_get("traits")?;
+    let computed: String = row.try_get("computed")?;
     let merged_ids: Vec<String> =
         sqlx::query_scalar("SELECT id FROM profiles WHERE merged_into = $1 ORDER BY id")
             .bind(&id)
@@ -106,6 +110,7 @@ pub async fn get_profile(db: &Db, id: &str, limit: i64) -> Result<Profile> {
         first_seen_at: row.try_get("first_seen_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
         traits: serde_json::from_str(&traits).unwrap_or_else(|_| serde_json::json!({})),
+        computed_traits: serde_json::from_str(&computed).unwrap_or_else(|_| serde_json::json!({})),
         events: timeline(db, &id, limit).await?,
         id,
         merged_ids,

@@ -125,7 +125,7 @@ pub async fn create_source(
 
 pub async fn list_sources(db: &Db) -> Result<Vec<Source>> {
     Ok(
-        sqlx::query_as::<_, Source>(&format!("SELECT {COLUMNS} FROM sources ORDER BY id"))
+        sqlx::query_as::<_, Source>(&format!("SELECT {COLUMNS} FROM sources WHERE id <> '{}' ORDER BY id", super::domain::COVE_SOURCE))
             .fetch_all(db.read())
             .await?,
     )

@@ -57,7 +57,13 @@ pub struct DeviceRow {
     pub service_tag: String,
     pub product: usize,
     pub shipped_at: Micros,
+    /// End of the factory warranty; `warranty_ends_at` is later when extended.
+    pub base_ends_at: Micros,
     pub warranty_ends_at: Micros,
+    /// `direct` (bought from the brand) or `retail` (a store or a reseller).
+    pub sales_channel: &'static str,
+    /// How the owner bound it: the code on the chassis, in the manual, or the order.
+    pub bound_via: &'static str,
     pub member_id: Option<String>,
     pub bound_at: Option<Micros>,
 }
@@ -115,6 +121,7 @@ pub struct Timings {
 pub async fn seed(db: &Db, world: World, members: usize, seed: u64) -> anyhow::Result<Timings> {
     let started = Instant::now();
     let product_ids: Vec<String> = world.products.iter().map(|p| p.id.clone()).collect();
+    warranty_policies(db, &world).await?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(2);
     let generator = tokio::task::spawn_blocking(move || generate(&world, members, seed, sender));
     let mut timings = Timings::default();
@@ -173,6 +180,27 @@ fn generate(
         start = end;
     }
     busy
+}
+
+/// Each computer model's factory warranty: its years from the ship date, carry-in.
+async fn warranty_policies(db: &Db, world: &World) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    for p in world.products.iter().filter(|p| p.spec.warranty_years > 0) {
+        crate::service::policy::set(
+            &mut tx,
+            &p.id,
+            crate::service::policy::Policy {
+                base_months: p.spec.warranty_years * 12,
+                service_level: "CI".into(),
+                start_from: crate::service::policy::StartFrom::Ship,
+                activation_window_days: 90,
+            },
+            world.calendar.start,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn write(
@@ -256,8 +284,9 @@ async fn write(
     bulk::insert(
         db.backend(),
         &mut tx,
-        "INSERT INTO devices (service_tag, product_id, shipped_at, warranty_ends_at, member_id, bound_at) ",
-        6,
+        "INSERT INTO devices (service_tag, product_id, shipped_at, warranty_ends_at, member_id, bound_at, \
+         serial, sales_channel, region, imported_at) ",
+        10,
         &batch.devices,
         |b, d| {
             b.push_bind(d.service_tag.as_str())
@@ -265,6 +294,69 @@ async fn write(
                 .push_bind(d.shipped_at)
                 .push_bind(d.warranty_ends_at)
                 .push_bind(d.member_id.as_deref())
+                .push_bind(d.bound_at)
+                .push_bind(format!("AU{}{}", d.service_tag, d.product % 10))
+                .push_bind(d.sales_channel)
+                .push_bind("CN")
+                .push_bind(d.shipped_at);
+        },
+    )
+    .await?;
+    // Entitlements: the factory warranty, and the extension when one was bought.
+    let entitlements: Vec<(&DeviceRow, bool)> = batch
+        .devices
+        .iter()
+        .flat_map(|d| {
+            std::iter::once((d, false))
+                .chain((d.warranty_ends_at > d.base_ends_at).then_some((d, true)))
+        })
+        .collect();
+    bulk::insert(
+        db.backend(),
+        &mut tx,
+        "INSERT INTO device_entitlements (id, service_tag, kind, service_level, starts_at, ends_at, origin, \
+         reference, created_at) ",
+        9,
+        &entitlements,
+        |b, (d, extended)| {
+            let (kind, starts, ends, origin, reference) = if *extended {
+                ("extended", d.base_ends_at, d.warranty_ends_at, "purchased", "demo-extension")
+            } else {
+                ("base", d.shipped_at, d.base_ends_at, "shipped", crate::service::import::BASE_REFERENCE)
+            };
+            b.push_bind(crate::db::new_id())
+                .push_bind(d.service_tag.as_str())
+                .push_bind(kind)
+                .push_bind("CI")
+                .push_bind(starts)
+                .push_bind(ends)
+                .push_bind(origin)
+                .push_bind(reference)
+                .push_bind(d.shipped_at);
+        },
+    )
+    .await?;
+    let bound: Vec<&DeviceRow> = batch
+        .devices
+        .iter()
+        .filter(|d| d.bound_at.is_some())
+        .collect();
+    bulk::insert(
+        db.backend(),
+        &mut tx,
+        "INSERT INTO device_bindings (id, service_tag, member_id, bound_via, proof, bound_at) ",
+        6,
+        &bound,
+        |b, d| {
+            b.push_bind(crate::db::new_id())
+                .push_bind(d.service_tag.as_str())
+                .push_bind(d.member_id.as_deref())
+                .push_bind(d.bound_via)
+                .push_bind(if d.bound_via == "purchase" {
+                    "order"
+                } else {
+                    "qr_signature"
+                })
                 .push_bind(d.bound_at);
         },
     )

@@ -266,7 +266,14 @@ pub fn generate(
             service_tag: counters.service_tag(),
             product,
             shipped_at,
+            base_ends_at: shipped_at + years * YEAR,
             warranty_ends_at: shipped_at + years * YEAR,
+            sales_channel: "retail",
+            bound_via: if rng.gen_bool(0.8) {
+                "qr_chassis"
+            } else {
+                "qr_manual"
+            },
             member_id: Some(draft.id.clone()),
             bound_at: Some(draft.joined_at),
         });
@@ -521,7 +528,18 @@ fn order(
                     service_tag: counters.service_tag(),
                     product: *product,
                     shipped_at,
+                    base_ends_at: shipped_at + spec.warranty_years * YEAR,
                     warranty_ends_at: shipped_at + (spec.warranty_years + extension_years) * YEAR,
+                    sales_channel: if in_store(channel) {
+                        "retail"
+                    } else {
+                        "direct"
+                    },
+                    bound_via: if in_store(channel) {
+                        "qr_chassis"
+                    } else {
+                        "purchase"
+                    },
                     member_id: bound_at.map(|_| draft.id.clone()),
                     bound_at,
                 });

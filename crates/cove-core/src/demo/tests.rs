@@ -136,6 +136,20 @@ async fn seeds_a_consistent_brand() {
         .await,
         0
     );
+    // Every device has its factory warranty; its cover ends where the entitlements do;
+    // each owner has one open binding row.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM devices d WHERE NOT EXISTS (SELECT 1 FROM device_entitlements e \
+             WHERE e.service_tag = d.service_tag AND e.kind = 'base') \
+             OR d.warranty_ends_at <> (SELECT MAX(e.ends_at) FROM device_entitlements e WHERE e.service_tag = d.service_tag) \
+             OR (d.member_id IS NOT NULL) <> EXISTS (SELECT 1 FROM device_bindings b \
+             WHERE b.service_tag = d.service_tag AND b.ended_at IS NULL AND b.member_id = d.member_id)"
+        )
+        .await,
+        0
+    );
     let tags: Vec<String> = sqlx::query_scalar("SELECT service_tag FROM devices")
         .fetch_all(db.pool())
         .await
@@ -156,7 +170,8 @@ async fn seeds_a_consistent_brand() {
         bound / devices
     );
 
-    // Phone numbers: unique mainland mobile numbers.
+    // Phone numbers: unique mainland mobile numbers, stored as E.164 like
+    // the identity graph stores them.
     let phones: Vec<String> = sqlx::query_scalar("SELECT phone FROM members")
         .fetch_all(db.pool())
         .await
@@ -164,7 +179,34 @@ async fn seeds_a_consistent_brand() {
     assert_eq!(phones.len(), 300);
     assert!(phones
         .iter()
-        .all(|p| p.len() == 11 && p.starts_with('1') && p.bytes().all(|b| b.is_ascii_digit())));
+        .all(|p| crate::audience::identity::normalize_phone(p)
+            .ok()
+            .as_deref()
+            == Some(p.as_str())));
+
+    // Every member is a profile holding its phone and card, with its points as a ledger.
+    let orphans: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE profile_id IS NULL")
+        .fetch_one(db.pool())
+        .await
+        .unwrap_or(-1);
+    assert_eq!(orphans, 0);
+    let cards: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM identities i JOIN members m ON m.profile_id = i.profile_id AND i.type = 'member_card' AND i.value = m.member_no",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap_or(-1);
+    assert_eq!(cards, 300);
+    let mismatched: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM members m WHERE m.points <> (SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM points_ledger l WHERE l.member_id = m.id)",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap_or(-1);
+    assert_eq!(
+        mismatched, 0,
+        "each member's ledger sums to the balance the history left"
+    );
     let unique: std::collections::HashSet<_> = phones.iter().collect();
     assert_eq!(unique.len(), phones.len());
 

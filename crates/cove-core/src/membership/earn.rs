@@ -158,6 +158,7 @@ async fn apply(
             source,
             key,
             reference: Some(key),
+            reason: None,
             unlock_at,
             expires_at: expiry_for(at),
             at,

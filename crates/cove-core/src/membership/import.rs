@@ -180,6 +180,7 @@ pub async fn import(
                 source: "import",
                 key: &award_key,
                 reference: Some(&award_key),
+                reason: Some("opening balance"),
                 unlock_at: at,
                 expires_at: earn::expiry_for(at),
                 at,

@@ -35,6 +35,8 @@ pub struct Award<'a> {
     /// Unique per fact (e.g. `order:<id>`); a second award with it is a no-op.
     pub key: &'a str,
     pub reference: Option<&'a str>,
+    /// Why, in words (staff adjustments, imports).
+    pub reason: Option<&'a str>,
     pub unlock_at: Micros,
     pub expires_at: Micros,
     pub at: Micros,
@@ -94,7 +96,11 @@ pub async fn award(conn: &mut Conn, backend: Backend, a: &Award<'_>) -> Result<A
     .bind(a.at)
     .execute(&mut *conn)
     .await?;
-    let reason = (paid > 0).then(|| format!("{paid} repaid points owed after a refund"));
+    let reason = match (a.reason, paid) {
+        (r, 0) => r.map(str::to_owned),
+        (Some(r), _) => Some(format!("{r}; {paid} repaid points owed after a refund")),
+        (None, _) => Some(format!("{paid} repaid points owed after a refund")),
+    };
     ledger(
         conn,
         a.member_id,

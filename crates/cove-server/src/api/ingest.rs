@@ -105,7 +105,7 @@ macro_rules! call_endpoint {
             request_body(content = Object, content_type = "application/json"),
             responses((status = 200, body = Success), (status = 400, body = crate::error::ErrorBody),
                 (status = 401, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody),
-                (status = 415, body = crate::error::ErrorBody)))]
+                (status = 415, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
         async fn $name(
             State(state): State<AppState>,
             headers: HeaderMap,
@@ -217,7 +217,20 @@ async fn handle(
         ));
     };
     let (messages, _) = message::parse_request(call, &value, received_at)?;
+    state
+        .ingest_throttle
+        .admit(&state.config.ingest, &source.id, messages.len())?;
     let outcome = audience::ingest(&state.db, &source.id, &messages).await?;
+    // After the commit: re-evaluating tags is a job's work, never the request's.
+    if let Err(e) = cove_core::audience::tags::enqueue_reevaluations(
+        &state.db,
+        &state.tag_triggers,
+        &outcome.touched,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "tag re-evaluation not enqueued; the hourly recompute will catch up");
+    }
     tracing::debug!(
         source = %source.id,
         stored = outcome.stored,

@@ -595,6 +595,7 @@ async fn adjust_points(
             source: "adjustment",
             key: &key,
             reference: Some(&key),
+            reason: Some(reason),
             unlock_at: now,
             expires_at: earn::expiry_for(now),
             at: now,

@@ -1,10 +1,15 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
+pub mod audiences;
 pub mod channels;
+pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
+pub mod service;
+pub mod service_store;
 pub mod system;
+pub mod tags;
 pub mod team;
 
 use crate::state::AppState;
@@ -17,7 +22,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(tags::router())
+        .merge(audiences::router())
+        .merge(computed_traits::router())
         .merge(membership::router())
+        .merge(service::router())
+        .merge(service_store::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

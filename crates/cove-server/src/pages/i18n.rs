@@ -191,6 +191,8 @@ pub struct Labels {
     pub placeholder_me: &'static str,
     pub placeholder_me_note: &'static str,
     pub placeholder_back: &'static str,
+    /// The storefront's device page (scanned device codes).
+    pub device: &'static super::device::DeviceLabels,
     pub product_kinds: [(&'static str, &'static str); 3],
 
     /// Indexed like [`Area::ALL`].
@@ -455,6 +457,7 @@ pub const ZH: Labels = Labels {
     placeholder_me: "会员中心即将开放",
     placeholder_me_note: "查看会员等级与积分、订单、已绑定的设备和专属权益。",
     placeholder_back: "去逛逛",
+    device: &super::device::ZH,
     product_kinds: [("device", "整机"), ("accessory", "配件"), ("service", "服务")],
 
     areas: [
@@ -622,6 +625,7 @@ pub const EN: Labels = Labels {
     placeholder_me: "The member center opens soon",
     placeholder_me_note: "Your tier and points, orders, bound devices and member benefits.",
     placeholder_back: "Keep shopping",
+    device: &super::device::EN,
     product_kinds: [("device", "Device"), ("accessory", "Accessory"), ("service", "Service")],
 
     areas: [

@@ -4,11 +4,15 @@
 //! drawn with ECharts, both served from `/assets/vendor`. Labels come from a
 //! typed dictionary ([`i18n`]); the `cove_lang` cookie picks the language.
 
+pub mod audience;
 pub mod channels;
 pub mod console;
+pub mod device;
 pub mod i18n;
 pub mod icons;
 pub mod login;
+pub mod membership;
+pub mod service_desk;
 pub mod store;
 pub mod system;
 
@@ -37,6 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(console::dashboard))
         .route("/admin/", get(console::dashboard))
         .route("/admin/network", get(console::network))
+        .route("/admin/membership", get(membership::index))
+        .route("/admin/membership/members/{id}", get(membership::member))
+        .route("/admin/service", get(service_desk::desk))
         .route("/admin/system", get(system::index))
         .route(
             "/admin/system/users",
@@ -53,11 +60,24 @@ pub fn router() -> Router<AppState> {
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
         .route("/admin/channels", get(channels::index))
+        .route("/admin/audience", get(audience::tags_page))
+        .route("/admin/audience/tags", post(audience::create_tag))
+        .route("/admin/audience/tags/preview", post(audience::preview_tag))
+        .route(
+            "/admin/audience/audiences",
+            get(audience::audiences_page).post(audience::save_audience),
+        )
+        .route(
+            "/admin/audience/audiences/count",
+            post(audience::live_count),
+        )
+        .route("/admin/audience/profiles/{id}", get(audience::profile_page))
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
         .route("/service", get(store::service))
         .route("/me", get(store::me))
+        .route("/d/{tag}", get(device::page))
 }
 
 /// The language chosen through the `cove_lang` cookie, if any.

@@ -39,7 +39,7 @@ pub struct Frame {
     pub tabs: Vec<TabItem>,
 }
 
-fn frame(headers: &HeaderMap, tab: Tab, here: &str) -> Frame {
+pub(crate) fn frame(headers: &HeaderMap, tab: Tab, here: &str) -> Frame {
     let lang = cookie_lang(headers).unwrap_or(Lang::Zh);
     let l = lang.labels();
     let tabs = [

@@ -9,4 +9,5 @@ mod common;
 mod api;
 mod ledger;
 mod mall;
+mod pages;
 mod records;

@@ -31,6 +31,7 @@ async fn member_with_points(
         source: "test",
         key: &format!("seed:{id}"),
         reference: None,
+        reason: None,
         unlock_at: now,
         expires_at: now + 100 * cove_core::clock::DAY,
         at: now,
