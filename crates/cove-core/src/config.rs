@@ -28,6 +28,15 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default)]
+    pub wechat: WechatConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WechatConfig {
+    /// One base URL for every WeChat API host (`COVE_WECHAT__API_BASE`), for
+    /// a local stand-in or an egress proxy; unset: WeChat's own hosts.
+    pub api_base: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

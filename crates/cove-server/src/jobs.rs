@@ -1,12 +1,15 @@
 //! The job handlers this server runs, and its recurring schedules.
 
+use crate::state::AppState;
 use cove_core::audience::{audiences, computed, tags};
 use cove_core::clock::{self, DAY};
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
 
 /// Cove's own handlers plus `extra` (tests and embedders add theirs).
-pub fn registry(extra: Registry) -> Registry {
+pub fn registry(state: &AppState, extra: Registry) -> Registry {
+    let wechat = state.wechat.clone();
+    let wecom = state.wechat.clone();
     extra
         .handle("system.prune", |ctx| async move {
             let now = clock::now();
@@ -34,6 +37,12 @@ pub fn registry(extra: Registry) -> Registry {
             cove_core::channels::official_account::PROCESS_JOB,
             cove_core::channels::official_account::process,
         )
+        .handle(cove_core::channels::outbox::SEND_JOB, move |ctx| {
+            cove_core::channels::outbox::send(wechat.clone(), ctx)
+        })
+        .handle(cove_core::channels::wecom::PROCESS_JOB, move |ctx| {
+            cove_core::channels::wecom::process(wecom.clone(), ctx)
+        })
         .handle(tags::RECOMPUTE_JOB, tags::compute::recompute_job)
         .handle(tags::RECOMPUTE_ALL_JOB, tags::compute::recompute_all_job)
         .handle(tags::REEVALUATE_JOB, tags::compute::reevaluate_job)

@@ -146,7 +146,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let state = AppState::new(config, db.clone())?;
         let router = app(state.clone());
-        let registry = jobs::registry(extra_jobs);
+        let registry = jobs::registry(&state, extra_jobs);
         let (stop_tx, stop_rx) = watch::channel(false);
         let jobs_config = state.config.jobs.clone();
         let worker = (jobs_config.workers > 0).then(|| {

@@ -13,6 +13,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Seals and opens secrets stored in the database.
     pub vault: Vault,
+    /// WeChat API clients of the brand's accounts.
+    pub wechat: cove_core::channels::WechatApi,
     /// Event names that rule tags react to (cached per node).
     pub tag_triggers: cove_core::audience::tags::Triggers,
     /// This node's audience bitmaps, rebuilt from the database when stale.
@@ -24,7 +26,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let vault = Vault::open(config.secret_key.as_ref(), &config.data_dir)?;
+        let wechat =
+            cove_core::channels::WechatApi::new(db.clone(), vault.clone(), &config.wechat)?;
         Ok(Self {
+            wechat,
             config: Arc::new(config),
             db,
             metrics: Arc::new(Metrics::new()),

@@ -255,3 +255,19 @@ pub async fn callback_keys(
         crypt,
     })
 }
+
+/// The account and its AppSecret (or WeCom app secret), for calling WeChat's APIs.
+pub async fn api_credentials(db: &Db, vault: &Vault, id: &str) -> Result<(Account, Secret)> {
+    let row = row(db, id).await?;
+    let account = row.view()?;
+    let secret = row.secret_sealed.as_deref().ok_or_else(|| {
+        Error::invalid(
+            "account_secret_missing",
+            format!(
+                "the account {} has no AppSecret to call WeChat with",
+                account.name
+            ),
+        )
+    })?;
+    Ok((account, vault.open_sealed(secret)?))
+}

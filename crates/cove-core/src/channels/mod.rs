@@ -2,6 +2,13 @@
 //! The protocols themselves live in the standalone `cove-wechat` crate.
 
 pub mod accounts;
+pub mod clients;
+pub mod consent;
+pub mod mini_program;
 pub mod official_account;
+pub mod outbox;
+pub mod tokens;
+pub mod wecom;
 
 pub use accounts::{Account, AccountKind, NewAccount};
+pub use clients::WechatApi;

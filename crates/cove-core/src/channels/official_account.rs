@@ -8,6 +8,8 @@
 //! QR-scene attribution (store, staff member, campaign) and into events.
 
 use super::accounts::{AccountKind, CallbackKeys};
+use crate::audience::domain::{self, DomainEvent};
+use crate::audience::{IdType, Identifier};
 use crate::audit::{self, Actor};
 use crate::clock::{self, Micros};
 use crate::db::{new_id, Conn, Db};
@@ -223,20 +225,32 @@ async fn record_event(
     Ok(())
 }
 
+/// What one callback says about the person, as a domain event.
+struct Fact {
+    name: &'static str,
+    legacy_name: &'static str,
+    store_id: Option<String>,
+    properties: serde_json::Value,
+}
+
 /// Job handler: applies one stored callback, exactly once (its effects and the
-/// job's completion commit together).
+/// job's completion commit together). The follower is a profile of the
+/// identity graph (`openid:<appid>`), and what they did becomes a domain
+/// event keyed by the callback's dedupe key, so a retried job stores nothing twice.
 pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
     let id = ctx.job.payload["inbound"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let mut tx = ctx.db.begin().await?;
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT account_id, body FROM wechat_inbound WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some((account_id, body)) = row else {
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT i.account_id, i.body, i.dedupe_key, a.app_id FROM wechat_inbound i \
+         JOIN channel_accounts a ON a.id = i.account_id WHERE i.id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((account_id, body, dedupe_key, app_id)) = row else {
         ctx.complete(&mut tx).await?;
         tx.commit().await?;
         return Ok(());
@@ -245,8 +259,18 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
     let header = inbound.header();
     let open_id = header.from_user_name.clone();
     let at = header.create_time.saturating_mul(clock::SECOND);
-    match &inbound {
+    let base = json!({ "channel": "official_account", "account_id": account_id, "app_id": app_id, "open_id": open_id });
+    let with = |extra: serde_json::Value| {
+        let mut props = base.clone();
+        if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        props
+    };
+    let attribution = |scene: Option<&str>, t: &SceneTarget| json!({ "scene": scene, "store_id": t.store_id, "staff_id": t.staff_id, "campaign": t.campaign });
+    let fact = match &inbound {
         Inbound::Subscribe { scene, .. } => {
+            let scene = scene.as_deref();
             let target = match scene {
                 Some(scene) => scene_target(&mut tx, &account_id, scene, true).await?,
                 None => SceneTarget::default(),
@@ -266,15 +290,12 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            let props = json!({ "open_id": open_id, "account_id": account_id, "scene": scene, "staff_id": target.staff_id, "campaign": target.campaign });
-            record_event(
-                &mut tx,
-                "Service Account Followed",
-                target.store_id.as_deref(),
-                props,
-                at,
-            )
-            .await?;
+            Some(Fact {
+                name: "wechat.followed",
+                legacy_name: "Service Account Followed",
+                store_id: target.store_id.clone(),
+                properties: with(attribution(scene, &target)),
+            })
         }
         Inbound::Unsubscribe { .. } => {
             sqlx::query("UPDATE followers SET unfollowed_at = $1, last_event_at = $1 WHERE account_id = $2 AND open_id = $3")
@@ -283,14 +304,12 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
                 .bind(&open_id)
                 .execute(&mut *tx)
                 .await?;
-            record_event(
-                &mut tx,
-                "Service Account Unfollowed",
-                None,
-                json!({ "open_id": open_id, "account_id": account_id }),
-                at,
-            )
-            .await?;
+            Some(Fact {
+                name: "wechat.unfollowed",
+                legacy_name: "Service Account Unfollowed",
+                store_id: None,
+                properties: with(json!({})),
+            })
         }
         Inbound::Scan { scene, .. } => {
             let target = scene_target(&mut tx, &account_id, scene, false).await?;
@@ -302,48 +321,60 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
             .bind(&open_id)
             .execute(&mut *tx)
             .await?;
-            let props = json!({ "open_id": open_id, "account_id": account_id, "scene": scene, "staff_id": target.staff_id, "campaign": target.campaign });
-            record_event(
-                &mut tx,
-                "QR Code Scanned",
-                target.store_id.as_deref(),
-                props,
-                at,
-            )
-            .await?;
+            Some(Fact {
+                name: "wechat.scanned",
+                legacy_name: "QR Code Scanned",
+                store_id: target.store_id.clone(),
+                properties: with(attribution(Some(scene), &target)),
+            })
         }
-        Inbound::Click { key, .. } => {
-            record_event(
-                &mut tx,
-                "Menu Clicked",
-                None,
-                json!({ "open_id": open_id, "account_id": account_id, "key": key }),
-                at,
-            )
-            .await?;
-        }
-        Inbound::View { url, .. } => {
-            record_event(
-                &mut tx,
-                "Menu Link Opened",
-                None,
-                json!({ "open_id": open_id, "account_id": account_id, "url": url }),
-                at,
-            )
-            .await?;
-        }
+        Inbound::Click { key, .. } => Some(Fact {
+            name: "wechat.menu_clicked",
+            legacy_name: "Menu Clicked",
+            store_id: None,
+            properties: with(json!({ "key": key })),
+        }),
+        Inbound::View { url, .. } => Some(Fact {
+            name: "wechat.menu_link_opened",
+            legacy_name: "Menu Link Opened",
+            store_id: None,
+            properties: with(json!({ "url": url })),
+        }),
         Inbound::Text { content, .. } => {
             let text: String = content.chars().take(500).collect();
+            Some(Fact {
+                name: "wechat.message_received",
+                legacy_name: "Message Received",
+                store_id: None,
+                properties: with(json!({ "text": text })),
+            })
+        }
+        _ => None,
+    };
+    // An openid the identity graph refuses (a placeholder value) makes no profile.
+    let openid = Identifier::new(IdType::OpenId(app_id.clone()), &open_id).ok();
+    if let (Some(fact), Some(openid)) = (fact, openid) {
+        let key = format!("wechat.oa:{account_id}:{dedupe_key}");
+        let profile_id =
+            domain::profile_for(&mut tx, ctx.db.backend(), &[openid], &key, at).await?;
+        sqlx::query("UPDATE followers SET profile_id = $1 WHERE account_id = $2 AND open_id = $3")
+            .bind(&profile_id)
+            .bind(&account_id)
+            .bind(&open_id)
+            .execute(&mut *tx)
+            .await?;
+        let event = DomainEvent::new(fact.name, &profile_id, key, fact.properties.clone(), at);
+        if domain::emit(&mut tx, &event).await? {
+            // The console dashboard still reads the older `events` table.
             record_event(
                 &mut tx,
-                "Message Received",
-                None,
-                json!({ "open_id": open_id, "account_id": account_id, "text": text }),
+                fact.legacy_name,
+                fact.store_id.as_deref(),
+                fact.properties,
                 at,
             )
             .await?;
         }
-        _ => {}
     }
     sqlx::query("UPDATE wechat_inbound SET processed_at = $1 WHERE id = $2")
         .bind(clock::now())
@@ -490,6 +521,8 @@ pub struct Follower {
     pub store_id: Option<String>,
     pub staff_id: Option<String>,
     pub campaign: Option<String>,
+    /// The follower's profile in the identity graph.
+    pub profile_id: Option<String>,
     pub followed_at: Micros,
     pub unfollowed_at: Option<Micros>,
 }
@@ -497,7 +530,7 @@ pub struct Follower {
 /// Followers, newest first, optionally of one store.
 pub async fn list_followers(db: &Db, store_id: Option<&str>, limit: i64) -> Result<Vec<Follower>> {
     Ok(sqlx::query_as::<_, Follower>(
-        "SELECT account_id, open_id, scene, store_id, staff_id, campaign, followed_at, unfollowed_at \
+        "SELECT account_id, open_id, scene, store_id, staff_id, campaign, profile_id, followed_at, unfollowed_at \
          FROM followers WHERE ($1 IS NULL OR store_id = $1) ORDER BY followed_at DESC LIMIT $2",
     )
     .bind(store_id)

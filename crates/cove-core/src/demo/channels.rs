@@ -8,6 +8,10 @@ use crate::audience::sources::{self, SourceKind};
 use crate::audit::Actor;
 use crate::channels::accounts::{self, AccountKind, NewAccount};
 use crate::channels::official_account::{self, NewScene, SceneKind};
+use crate::channels::outbox::{self, MessageKind, NewMessage};
+use crate::channels::wecom::{self, NewContactWay};
+use crate::channels::WechatApi;
+use crate::config::WechatConfig;
 use crate::db::Db;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,6 +55,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
         (AccountKind::Wecom, "极光电脑企业微信", "ww"),
     ];
     let mut oa_id = None;
+    let mut wecom_id = None;
     for (kind, name, prefix) in accounts_to_make {
         let app_id = format!("{prefix}{:016x}", rng.gen::<u64>());
         let token = format!("Aurora{:010}", rng.gen_range(0..10_000_000_000u64));
@@ -71,10 +76,13 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
         let account = accounts::create(db, &options.vault, &actor, new).await?;
         let callback_url = match kind {
             AccountKind::OfficialAccount => Some(format!("{base}/wechat/oa/{}", account.id)),
-            _ => None,
+            AccountKind::Wecom => Some(format!("{base}/wechat/wecom/{}", account.id)),
+            AccountKind::MiniProgram => None,
         };
-        if kind == AccountKind::OfficialAccount {
-            oa_id = Some(account.id.clone());
+        match kind {
+            AccountKind::OfficialAccount => oa_id = Some(account.id.clone()),
+            AccountKind::Wecom => wecom_id = Some(account.id.clone()),
+            AccountKind::MiniProgram => {}
         }
         wechat.insert(
             kind.as_str().to_owned(),
@@ -83,7 +91,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
     }
 
     let mut scenes = Vec::new();
-    if let Some(account_id) = oa_id {
+    if let Some(account_id) = &oa_id {
         let stores: Vec<(String, String)> =
             sqlx::query_as("SELECT id, name FROM stores ORDER BY code")
                 .fetch_all(db.pool())
@@ -93,7 +101,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
                 db,
                 &actor,
                 NewScene {
-                    account_id: account_id.clone(),
+                    account_id: account_id.to_owned(),
                     kind: SceneKind::Store,
                     name: format!("{store_name} 桌牌"),
                     store_id: Some(store_id),
@@ -105,7 +113,14 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
             scenes.push(json!({ "store": store_name, "scene": scene.scene }));
         }
     }
-    let manifest = json!({ "sources": write_keys, "wechat": wechat, "qr_scenes": scenes });
+    let contact_ways = match &wecom_id {
+        Some(id) => seed_contact_ways(db, options, &actor, id).await?,
+        None => Vec::new(),
+    };
+    if let Some(id) = &oa_id {
+        seed_outbox(db, id).await?;
+    }
+    let manifest = json!({ "sources": write_keys, "wechat": wechat, "qr_scenes": scenes, "wecom_contact_ways": contact_ways });
     sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)")
         .bind(SETTING)
         .bind(manifest.to_string())
@@ -113,4 +128,76 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
         .execute(db.pool())
         .await?;
     Ok(manifest)
+}
+
+/// A "contact me" code per store for its salesperson, with a welcome message.
+async fn seed_contact_ways(
+    db: &Db,
+    options: &Options,
+    actor: &Actor,
+    account_id: &str,
+) -> anyhow::Result<Vec<Value>> {
+    // The account is in sandbox mode: nothing here calls WeCom.
+    let api = WechatApi::new(db.clone(), options.vault.clone(), &WechatConfig::default())?;
+    let stores: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, code, name FROM stores ORDER BY code LIMIT 3")
+            .fetch_all(db.pool())
+            .await?;
+    let mut out = Vec::new();
+    for (store_id, code, name) in stores {
+        let way = wecom::create_contact_way(
+            &api,
+            actor,
+            NewContactWay {
+                account_id: account_id.to_owned(),
+                name: format!("{name} 导购名片"),
+                wecom_user_id: format!("sales_{}", code.to_lowercase().replace('-', "_")),
+                staff_id: None,
+                store_id: Some(store_id),
+                campaign: None,
+                welcome_text: Some(format!(
+                    "您好，欢迎添加{name}导购，新品与售后问题随时问我。"
+                )),
+            },
+        )
+        .await?;
+        out.push(json!({ "store": name, "state": way.state }));
+    }
+    Ok(out)
+}
+
+/// A few template messages, so the console outbox shows what would be sent.
+async fn seed_outbox(db: &Db, account_id: &str) -> anyhow::Result<()> {
+    let samples = [
+        (
+            "TPL_ORDER_SHIPPED",
+            json!({ "first": "您的订单已发货", "keyword1": "AX-14 Pro", "keyword2": "顺丰 SF1024" }),
+        ),
+        (
+            "TPL_REPAIR_DONE",
+            json!({ "first": "您的设备已维修完成", "keyword1": "工单 T-2041", "keyword2": "可到店取机" }),
+        ),
+        (
+            "TPL_POINTS_EXPIRING",
+            json!({ "first": "您有 320 积分将于月底到期", "keyword1": "320" }),
+        ),
+    ];
+    let mut tx = db.begin().await?;
+    for (i, (template, data)) in samples.into_iter().enumerate() {
+        outbox::queue(
+            &mut tx,
+            &NewMessage {
+                account_id: account_id.to_owned(),
+                kind: MessageKind::Template,
+                recipient: format!("oAuroraDemoFan{i:02}"),
+                profile_id: None,
+                template_id: Some(template.to_owned()),
+                payload: json!({ "data": data, "url": "https://aurora.example/me" }),
+                client_msg_id: format!("demo.sample:{template}"),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

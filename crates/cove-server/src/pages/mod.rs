@@ -5,6 +5,7 @@
 //! typed dictionary ([`i18n`]); the `cove_lang` cookie picks the language.
 
 pub mod audience;
+pub mod channels;
 pub mod console;
 pub mod device;
 pub mod i18n;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
+        .route("/admin/channels", get(channels::index))
         .route("/admin/audience", get(audience::tags_page))
         .route("/admin/audience/tags", post(audience::create_tag))
         .route("/admin/audience/tags/preview", post(audience::preview_tag))

@@ -6,6 +6,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod mini_program;
+mod outbox;
+mod pages;
+mod standin;
+mod wecom;
 
 use common::{count, error_code, eventually, Session, TestApp};
 use cove_wechat::msgcrypt::{sorted_sha1, MsgCrypt};
@@ -144,6 +149,37 @@ async fn a_store_qr_follow_delivered_three_times_makes_one_attributed_follower()
         "retries are stored once"
     );
     assert_eq!(count(app.db(), "SELECT COUNT(*) FROM followers").await, 1);
+    // The follower is a profile of the identity graph, and the follow one domain event.
+    let profile: String = sqlx::query_scalar(
+        "SELECT profile_id FROM identities WHERE type = 'openid:wx5823bf96d3bd56c7' AND value = 'o_fan_1'",
+    )
+    .fetch_one(app.db().pool())
+    .await
+    .unwrap();
+    let follower_profile: Option<String> =
+        sqlx::query_scalar("SELECT profile_id FROM followers WHERE open_id = 'o_fan_1'")
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(follower_profile.as_deref(), Some(profile.as_str()));
+    let (event_profile, props): (String, String) = sqlx::query_as(
+        "SELECT profile_id, properties FROM raw_events WHERE source_id = 'cove' AND event = 'wechat.followed'",
+    )
+    .fetch_one(app.db().pool())
+    .await
+    .unwrap();
+    assert_eq!(event_profile, profile);
+    let props: serde_json::Value = serde_json::from_str(&props).unwrap();
+    assert_eq!(props["store_id"], store_id.as_str());
+    assert_eq!(props["scene"], scene.as_str());
+    assert_eq!(
+        count(
+            app.db(),
+            "SELECT COUNT(*) FROM raw_events WHERE event = 'wechat.followed'"
+        )
+        .await,
+        1
+    );
     assert_eq!(
         count(
             app.db(),
@@ -222,6 +258,21 @@ async fn a_store_qr_follow_delivered_three_times_makes_one_attributed_follower()
         still.as_deref(),
         Some(store_id.as_str()),
         "first touch is kept"
+    );
+    let timeline: Vec<(String, String)> = sqlx::query_as(
+        "SELECT event, profile_id FROM raw_events WHERE source_id = 'cove' ORDER BY occurred_at",
+    )
+    .fetch_all(app.db().pool())
+    .await
+    .unwrap();
+    let names: Vec<&str> = timeline.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        ["wechat.followed", "wechat.unfollowed", "wechat.followed"]
+    );
+    assert!(
+        timeline.iter().all(|(_, p)| *p == profile),
+        "one person, one profile"
     );
 }
 
