@@ -17,3 +17,13 @@ CREATE INDEX customer_sessions_profile ON customer_sessions(profile_id);
 
 ALTER TABLE members ADD COLUMN profile_id TEXT REFERENCES profiles(id);
 CREATE UNIQUE INDEX members_profile ON members(profile_id);
+
+-- One-time sign-in links (sent by a salesperson over WeCom, or printed by the
+-- demo): the token is exchanged once for a session cookie.
+CREATE TABLE customer_links (
+    id_hash         TEXT PRIMARY KEY,
+    profile_id      TEXT NOT NULL REFERENCES profiles(id),
+    created_at      BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    used_at         BIGINT
+);

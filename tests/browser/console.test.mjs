@@ -264,3 +264,28 @@ test("the storefront home shows category tiles and prices", async () => {
   await page.waitForSelector("#placeholder");
   await context.close();
 });
+
+test("a member signs in with a one-time link and sees their card", async () => {
+  assert.ok(demo.member_sign_in && demo.member_sign_in.url, "demo.json names a member sign-in link");
+  const link = new URL(demo.member_sign_in.url).pathname;
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const res = await page.goto(`${base}${link}`);
+  assert.equal(res.status(), 200);
+  assert.equal(new URL(page.url()).pathname, "/me");
+  await page.waitForSelector("#member-card");
+  assert.match(await page.textContent("#member-card"), new RegExp(demo.member_sign_in.member_no));
+  assert.match((await page.textContent("#points")).trim(), /^\d+$/);
+  assert.ok(await page.locator("#member-code svg").isVisible(), "the member code is drawn");
+  assert.ok((await page.locator("#points-history tr").count()) > 0, "points history");
+  await page.screenshot({ path: path.join(shots, "storefront-member.png"), fullPage: true });
+  await context.close();
+
+  // The link works once.
+  const again = await browser.newContext();
+  const second = await again.newPage();
+  await second.goto(`${base}${link}`);
+  await second.waitForSelector("#signed-out");
+  assert.equal(await second.locator("#member-card").count(), 0);
+  await again.close();
+});

@@ -63,6 +63,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     phases.push(("counts".to_owned(), t.elapsed()));
     let sign_ins = team::sign_ins();
     let url = options.public_url.trim_end_matches('/').to_owned();
+    let member_link = member_sign_in(db, &url).await?;
     let manifest = json!({
         "brand": { "name_zh": "极光电脑", "name_en": "Aurora Computing" },
         "urls": {
@@ -76,6 +77,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         "wechat": channels["wechat"],
         "qr_scenes": channels["qr_scenes"],
         "password": DEMO_PASSWORD,
+        "member_sign_in": member_link,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
     });
     let mut summary = String::new();
@@ -106,7 +108,30 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     for (role, email) in &sign_ins {
         summary.push_str(&format!("  {role:<20} {email}\n"));
     }
+    if let Some(url) = member_link["url"].as_str() {
+        summary.push_str(&format!(
+            "Storefront as a member (one-time link, 7 days): {url}\n"
+        ));
+    }
     Ok(Report { manifest, summary })
+}
+
+/// A fresh one-time storefront sign-in link for the demo's best member.
+async fn member_sign_in(db: &Db, url: &str) -> anyhow::Result<Value> {
+    let member: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT m.member_no, m.name, m.profile_id FROM members m JOIN tiers t ON t.code = m.tier \
+         WHERE m.profile_id IS NOT NULL AND m.merged_into IS NULL ORDER BY t.rank DESC, m.growth DESC, m.id LIMIT 1",
+    )
+    .fetch_optional(db.read())
+    .await?;
+    let Some((member_no, name, profile)) = member else {
+        return Ok(Value::Null);
+    };
+    let mut conn = db.pool().acquire().await?;
+    let token =
+        crate::access::customers::create_link(&mut conn, &profile, 7 * DAY, crate::clock::now())
+            .await?;
+    Ok(json!({ "member_no": member_no, "name": name, "url": format!("{url}/me/link/{token}") }))
 }
 
 /// Seeds the network, team, catalog and three years of history; returns the

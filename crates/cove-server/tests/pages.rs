@@ -549,7 +549,7 @@ async fn storefront_shows_catalog_in_the_chosen_language() {
 
     for (path, marker) in [
         ("/service", "The service center"),
-        ("/me", "The member center"),
+        ("/me", "Sign in to see your membership"),
     ] {
         let body = client
             .get(app.url(path))

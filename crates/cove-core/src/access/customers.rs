@@ -84,3 +84,43 @@ pub async fn end_session(db: &Db, token: &str) -> Result<bool> {
     .rows_affected();
     Ok(n == 1)
 }
+
+/// A one-time sign-in link token for `profile_id`, valid for `ttl`.
+pub async fn create_link(
+    conn: &mut Conn,
+    profile_id: &str,
+    ttl: Micros,
+    at: Micros,
+) -> Result<String> {
+    let token = format!("cl_{}", random_token());
+    sqlx::query(
+        "INSERT INTO customer_links (id_hash, profile_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(&token))
+    .bind(profile_id)
+    .bind(at)
+    .bind(at + ttl)
+    .execute(&mut *conn)
+    .await?;
+    Ok(token)
+}
+
+/// Exchanges a link token for a new session token, once; `None` when the
+/// link is unknown, used or expired.
+pub async fn redeem_link(conn: &mut Conn, link: &str, at: Micros) -> Result<Option<String>> {
+    if !link.starts_with("cl_") || link.len() > 100 {
+        return Ok(None);
+    }
+    let profile: Option<String> = sqlx::query_scalar(
+        "UPDATE customer_links SET used_at = $1 WHERE id_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+         RETURNING profile_id",
+    )
+    .bind(at)
+    .bind(token_hash(link))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match profile {
+        Some(p) => Ok(Some(create_session(conn, &p, "link", at).await?)),
+        None => Ok(None),
+    }
+}

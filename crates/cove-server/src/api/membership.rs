@@ -46,6 +46,50 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(member_benefits))
         .routes(routes!(issue_tier_benefits))
         .routes(routes!(use_benefit))
+        .routes(routes!(sign_in_link))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SignInLink {
+    /// Open once within a day to sign in to the storefront as this member.
+    url: String,
+    expires_at: Micros,
+}
+
+/// A one-time storefront sign-in link for the member (a salesperson sends it over WeCom).
+#[utoipa::path(post, path = "/api/v1/members/{id}/sign-in-link", tag = "membership", responses((status = 200, body = SignInLink)))]
+async fn sign_in_link(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SignInLink>> {
+    auth.require(Area::Membership, Access::Write)?;
+    let now = clock::now();
+    let mut tx = state.db.begin().await?;
+    let member = members::get(&mut tx, &id).await?;
+    let profile = member
+        .profile_id
+        .ok_or(Error::not_found("member profile"))?;
+    let ttl = cove_core::clock::DAY;
+    let token = cove_core::access::customers::create_link(&mut tx, &profile, ttl, now).await?;
+    audit::record(
+        &mut tx,
+        &auth.actor(),
+        "member.sign_in_link",
+        "member",
+        Some(&id),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    let url = format!(
+        "{}/me/link/{token}",
+        state.config.public_url().trim_end_matches('/')
+    );
+    Ok(Json(SignInLink {
+        url,
+        expires_at: now + ttl,
+    }))
 }
 
 /// Edits the member's own name, birthday (once) and preferences.

@@ -14,6 +14,7 @@ pub mod login;
 pub mod membership;
 pub mod service_desk;
 pub mod store;
+pub mod store_member;
 pub mod system;
 
 use crate::error::ApiError;
@@ -76,7 +77,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
         .route("/service", get(store::service))
-        .route("/me", get(store::me))
+        .route("/me", get(store_member::me))
+        .route("/me/link/{token}", get(store_member::link))
         .route("/d/{tag}", get(device::page))
 }
 

@@ -289,18 +289,6 @@ pub async fn service(headers: HeaderMap) -> PageResult {
     })
 }
 
-/// `GET /me`: the member center, not open yet.
-pub async fn me(headers: HeaderMap) -> PageResult {
-    let f = frame(&headers, Tab::Me, "/me");
-    let (title, note) = (f.l.placeholder_me, f.l.placeholder_me_note);
-    html(&Placeholder {
-        f,
-        icon: icons::CROWN,
-        title,
-        note,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,3 +74,74 @@ async fn the_member_360_page_shows_identifiers_points_and_history() {
         .unwrap();
     assert_eq!(r.status(), 303);
 }
+
+#[tokio::test]
+async fn a_one_time_link_signs_the_member_in_to_their_storefront_card() {
+    let (app, _db) = TestApp::spawn().await;
+    let manager = app.user("membership_manager", None).await;
+    let joined: Value = manager
+        .post(
+            "/api/v1/members",
+            json!({ "name": "周芷若", "phone": "13652430002" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = joined["member"]["id"].as_str().unwrap();
+    let link: Value = manager
+        .post(&format!("/api/v1/members/{id}/sign-in-link"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = link["url"]
+        .as_str()
+        .unwrap()
+        .split_once("/me/link/")
+        .map(|(_, t)| format!("/me/link/{t}"))
+        .unwrap();
+
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let signed_out = browser
+        .get(app.url("/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(signed_out.contains("id=\"signed-out\""));
+    let card = browser.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(card.url().path(), "/me");
+    let body = card.text().await.unwrap();
+    assert!(body.contains("id=\"member-card\"") && body.contains("周芷若"));
+    assert!(body.contains(">100<"), "the welcome points");
+    assert!(body.contains("<svg"), "the member code");
+    // Once only: a second browser gets nothing from the same link.
+    let other = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let body = other
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("id=\"signed-out\"") && !body.contains("id=\"member-card\""));
+    assert_eq!(count_links_used(&app).await, 1);
+}
+
+async fn count_links_used(app: &TestApp) -> i64 {
+    crate::common::count(
+        app.db(),
+        "SELECT COUNT(*) FROM customer_links WHERE used_at IS NOT NULL",
+    )
+    .await
+}
