@@ -201,6 +201,15 @@ pub async fn review(conn: &mut Conn, backend: Backend, at: Micros, limit: i64) -
     let mut downgraded = 0;
     for member_id in due {
         lock_member(conn, backend, &member_id).await?;
+        // Another node's review may have changed the tier while we waited for
+        // the lock: review only members still due.
+        let since: i64 = sqlx::query_scalar("SELECT tier_since FROM members WHERE id = $1")
+            .bind(&member_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if since > at - PERIOD {
+            continue;
+        }
         let current = current_tier(conn, &member_id, &tiers).await?;
         if period_growth(conn, &member_id, at).await? >= current.retain_growth {
             sqlx::query("UPDATE members SET tier_since = $1 WHERE id = $2")

@@ -366,24 +366,22 @@ async fn the_retention_review_moves_a_member_down_one_tier() {
     let (app, _db) = TestApp::spawn().await;
     let (_customer, joined) = join(&app, "13652418890").await;
     let id = joined["member"]["id"].as_str().unwrap().to_owned();
-    let db = app.db();
-    let long_ago = clock::now() - 400 * DAY;
-    sqlx::query("UPDATE members SET tier = 'gold', tier_since = $1 WHERE id = $2")
-        .bind(long_ago)
-        .bind(&id)
-        .execute(db.pool())
-        .await
-        .unwrap();
-    // A second gold member who earned enough this period keeps the tier.
     let (_c2, j2) = join(&app, "13652418891").await;
     let keeper = j2["member"]["id"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE members SET tier = 'gold', tier_since = $1 WHERE id = $2")
-        .bind(long_ago)
-        .bind(&keeper)
-        .execute(db.pool())
-        .await
-        .unwrap();
+    let db = app.db();
+    let long_ago = clock::now() - 400 * DAY;
+    // Both become gold a year ago in one transaction, the second having earned
+    // enough this period to keep it, so that the server's own daily review
+    // (which may run at any moment) sees either none of this or all of it.
     let mut tx = db.begin().await.unwrap();
+    for member in [&id, &keeper] {
+        sqlx::query("UPDATE members SET tier = 'gold', tier_since = $1 WHERE id = $2")
+            .bind(long_ago)
+            .bind(member)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
     cove_core::membership::tiers::add_growth(
         &mut tx,
         db.backend(),
@@ -395,7 +393,9 @@ async fn the_retention_review_moves_a_member_down_one_tier() {
     )
     .await
     .unwrap();
-    // (The server's daily review job may run first; either way the outcome is the same.)
+    tx.commit().await.unwrap();
+    // The server's review may run concurrently: a member is still reviewed once.
+    let mut tx = db.begin().await.unwrap();
     cove_core::membership::tiers::review(&mut tx, db.backend(), clock::now(), 100)
         .await
         .unwrap();
