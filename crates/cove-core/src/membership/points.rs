@@ -222,14 +222,7 @@ pub async fn freeze(
         }
         return Ok(hold);
     }
-    let lots: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT id, remaining FROM points_lots WHERE member_id = $1 AND remaining > 0 \
-         AND unlock_at <= $2 AND expires_at > $2 ORDER BY expires_at, earned_at, id",
-    )
-    .bind(member_id)
-    .bind(at)
-    .fetch_all(&mut *conn)
-    .await?;
+    let lots = lots_nearest_expiry(conn, member_id, at, Unlocked::Only).await?;
     let available: i64 = lots.iter().map(|(_, r)| r).sum();
     if available < amount {
         return Err(Error::conflict(
@@ -499,14 +492,7 @@ pub async fn reverse_award(
             .await?;
         lots.push((lot.clone(), remaining));
     }
-    let others: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT id, remaining FROM points_lots WHERE member_id = $1 AND remaining > 0 \
-         AND expires_at > $2 ORDER BY expires_at, earned_at, id",
-    )
-    .bind(member_id)
-    .bind(at)
-    .fetch_all(&mut *conn)
-    .await?;
+    let others = lots_nearest_expiry(conn, member_id, at, Unlocked::OrLocked).await?;
     lots.extend(
         others
             .into_iter()
@@ -599,14 +585,7 @@ pub async fn deduct(
     if let Some(done) = prior_op(conn, op_key, member_id).await? {
         return Ok(done);
     }
-    let lots: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT id, remaining FROM points_lots WHERE member_id = $1 AND remaining > 0 \
-         AND expires_at > $2 ORDER BY expires_at, earned_at, id",
-    )
-    .bind(member_id)
-    .bind(at)
-    .fetch_all(&mut *conn)
-    .await?;
+    let lots = lots_nearest_expiry(conn, member_id, at, Unlocked::OrLocked).await?;
     let have: i64 = lots.iter().map(|(_, r)| r).sum();
     if have < amount {
         return Err(Error::conflict(
@@ -826,6 +805,37 @@ pub async fn history(
             })
         })
         .collect()
+}
+
+/// Which lots a taking operation may draw from besides unlocked ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unlocked {
+    /// Spends: only points already unlocked.
+    Only,
+    /// Reversals and staff deductions: locked points too.
+    OrLocked,
+}
+
+/// The member's unexpired lots with points left, nearest expiry first: the
+/// order every operation that takes points uses.
+async fn lots_nearest_expiry(
+    conn: &mut Conn,
+    member_id: &str,
+    at: Micros,
+    which: Unlocked,
+) -> Result<Vec<(String, i64)>> {
+    let unlocked = match which {
+        Unlocked::Only => " AND unlock_at <= $2",
+        Unlocked::OrLocked => "",
+    };
+    Ok(sqlx::query_as(&format!(
+        "SELECT id, remaining FROM points_lots WHERE member_id = $1 AND remaining > 0 \
+         AND expires_at > $2{unlocked} ORDER BY expires_at, earned_at, id"
+    ))
+    .bind(member_id)
+    .bind(at)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 fn check_key(key: &str) -> Result<()> {
