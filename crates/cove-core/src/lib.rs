@@ -8,6 +8,7 @@ pub mod audience;
 pub mod audit;
 pub mod channels;
 pub mod clock;
+pub mod commerce;
 pub mod config;
 pub mod db;
 pub mod demo;
