@@ -284,6 +284,8 @@ CREATE TABLE refunds (
     id              TEXT PRIMARY KEY,
     order_id        TEXT NOT NULL REFERENCES orders(id),
     out_refund_no   TEXT NOT NULL UNIQUE,
+    -- The payment the money goes back through.
+    payment_id      TEXT REFERENCES payments(id),
     amount_fen      BIGINT NOT NULL,
     -- JSON array of {line_id, quantity, amount_fen}.
     lines           TEXT NOT NULL DEFAULT '[]',

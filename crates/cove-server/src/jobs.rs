@@ -3,8 +3,11 @@
 use crate::state::AppState;
 use cove_core::audience::{audiences, computed, tags};
 use cove_core::clock::{self, DAY};
+use cove_core::commerce::{checkout, lifecycle, payments::Provider, refunds};
+use cove_core::jobs::JobCtx;
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
+use std::sync::Arc;
 
 /// Cove's own handlers plus `extra` (tests and embedders add theirs).
 pub fn registry(state: &AppState, extra: Registry) -> Registry {
@@ -33,6 +36,8 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
             Ok(())
         })
         .every("system.prune.hourly", "system.prune", 3600)
+        .handle(checkout::EXPIRE_JOB, lifecycle::expire_job)
+        .handle(refunds::SEND_JOB, send_refund)
         .handle(
             cove_core::channels::official_account::PROCESS_JOB,
             cove_core::channels::official_account::process,
@@ -78,4 +83,23 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
             membership::REVIEW_TIERS,
             86_400,
         )
+}
+
+/// Sends an approved refund to the provider that took the payment.
+async fn send_refund(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+    let refund_id = ctx
+        .job
+        .payload
+        .get("refund_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let (refund, payment) = refunds::with_payment(&ctx.db, refund_id).await?;
+    if refund.status != "processing" {
+        return Ok(());
+    }
+    match Provider::parse(&payment.provider)? {
+        Provider::Sandbox => refunds::send_sandbox(&ctx.db, &refund).await?,
+        Provider::Wechat => anyhow::bail!("WeChat Pay refunds need WeChat Pay configured"),
+    }
+    Ok(())
 }

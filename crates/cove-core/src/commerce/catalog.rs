@@ -185,11 +185,11 @@ async fn choose_options(
         ));
     }
     for group in required {
-        if !by_group.contains_key(&group) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = by_group.entry(group.clone()) {
             let default = defaults.remove(&group).ok_or_else(|| {
                 Error::invalid("option_required", format!("choose an option in {group}"))
             })?;
-            by_group.insert(group, default);
+            slot.insert(default);
         }
     }
     Ok(by_group.into_values().collect())

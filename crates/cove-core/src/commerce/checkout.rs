@@ -125,28 +125,7 @@ fn validate(req: &CheckoutRequest) -> Result<()> {
         ));
     }
     if let Some(a) = &req.address {
-        let phone_ok = a.phone.len() == 11
-            && a.phone.starts_with('1')
-            && a.phone.bytes().all(|b| b.is_ascii_digit());
-        if a.name.trim().is_empty()
-            || a.region.trim().is_empty()
-            || a.line.trim().is_empty()
-            || !phone_ok
-        {
-            return Err(Error::invalid(
-                "invalid_address",
-                "an address needs a name, an 11-digit mobile number, a region and a street line",
-            ));
-        }
-        if [&a.name, &a.region, &a.line]
-            .iter()
-            .any(|s| s.chars().count() > 200)
-        {
-            return Err(Error::invalid(
-                "invalid_address",
-                "address fields are at most 200 characters",
-            ));
-        }
+        validate_address(a)?;
     }
     if let Some(i) = &req.invoice {
         let company = i.kind == "company";
@@ -186,6 +165,33 @@ fn validate(req: &CheckoutRequest) -> Result<()> {
                 format!("channel is one of {}", CHANNELS.join(", ")),
             ));
         }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_address(a: &Address) -> Result<()> {
+    let phone_ok = a.phone.len() == 11
+        && a.phone.starts_with('1')
+        && a.phone.bytes().all(|b| b.is_ascii_digit());
+    if a.name.trim().is_empty()
+        || a.region.trim().is_empty()
+        || a.line.trim().is_empty()
+        || !phone_ok
+    {
+        return Err(Error::invalid(
+            "invalid_address",
+            "an address needs a name, an 11-digit mobile number, a region and a street line",
+        ));
+    }
+    if [&a.name, &a.region, &a.line]
+        .iter()
+        .any(|s| s.chars().count() > 200)
+        || a.postcode.as_deref().is_some_and(|p| p.len() > 10)
+    {
+        return Err(Error::invalid(
+            "invalid_address",
+            "address fields are at most 200 characters",
+        ));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 //!   state machine; [`payments`] and [`refunds`] with the sandbox provider;
 //!   [`wechat_pay`]: WeChat Pay v3 as a provider.
 
+pub mod addresses;
 pub mod attribution;
 pub mod cart;
 pub mod catalog;

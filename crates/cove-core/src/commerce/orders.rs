@@ -379,6 +379,14 @@ pub async fn list(
     .await?)
 }
 
+pub(crate) async fn head_exists(conn: &mut Conn, order_id: &str) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    found.map(|_| ()).ok_or(Error::not_found("order"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -394,12 +402,4 @@ mod tests {
         assert!(!Status::PendingPayment.can_move_to(Status::Shipped));
         assert!(!Status::Shipped.can_move_to(Status::Paid));
     }
-}
-
-pub(crate) async fn head_exists(conn: &mut Conn, order_id: &str) -> Result<()> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM orders WHERE id = $1")
-        .bind(order_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    found.map(|_| ()).ok_or(Error::not_found("order"))
 }

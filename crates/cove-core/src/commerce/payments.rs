@@ -228,6 +228,16 @@ async fn confirm_in(conn: &mut Conn, backend: Backend, c: &Confirmation<'_>) -> 
     })
 }
 
+/// (line id, category, paid fen, service tag, service kind, service months).
+type PaidLine = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
 /// Paid: the stock leaves, coupons are used, held points are consumed,
 /// the purchase earns points and growth, bought services cover the device.
 async fn mark_paid(
@@ -248,7 +258,7 @@ async fn mark_paid(
     .await?;
     stock::commit(conn, &order.id, at).await?;
     promotions::settle(conn, &order.id, at).await?;
-    let lines: Vec<(String, String, i64, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+    let lines: Vec<PaidLine> = sqlx::query_as(
         "SELECT l.id, c.code, l.paid_fen, l.service_tag, p.service_kind, p.service_months \
          FROM order_lines l JOIN products p ON p.id = l.product_id JOIN categories c ON c.id = p.category_id \
          WHERE l.order_id = $1 ORDER BY l.id",

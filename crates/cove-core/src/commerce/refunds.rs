@@ -103,11 +103,17 @@ pub async fn request(
         ));
     }
     let (picked, amount) = price_lines(&mut tx, &order, lines).await?;
+    let payment = payments::paid_for(&mut tx, order_id)
+        .await?
+        .ok_or(Error::conflict(
+            "not_paid",
+            "the order has no successful payment",
+        ))?;
     let refund_id = new_id();
     let out_refund_no = format!("{}R{}", order.order_no, count(&mut tx, order_id).await? + 1);
     sqlx::query(
         "INSERT INTO refunds (id, order_id, out_refund_no, amount_fen, lines, reason, status, requested_by, \
-         order_status_before, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9)",
+         order_status_before, created_at, payment_id) VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $10)",
     )
     .bind(&refund_id)
     .bind(order_id)
@@ -118,6 +124,7 @@ pub async fn request(
     .bind(actor)
     .bind(order.status.as_str())
     .bind(at)
+    .bind(&payment.id)
     .execute(&mut *tx)
     .await?;
     orders::transition(
@@ -296,8 +303,8 @@ pub(crate) async fn open_late_payment(
     let refund_id = new_id();
     sqlx::query(
         "INSERT INTO refunds (id, order_id, out_refund_no, amount_fen, lines, reason, status, requested_by, \
-         decided_by, order_status_before, created_at, decided_at) \
-         VALUES ($1, $2, $3, $4, '[]', 'paid after the order was closed', 'processing', 'system', 'system', $5, $6, $6)",
+         decided_by, order_status_before, created_at, decided_at, payment_id) \
+         VALUES ($1, $2, $3, $4, '[]', 'paid after the order was closed', 'processing', 'system', 'system', $5, $6, $6, $7)",
     )
     .bind(&refund_id)
     .bind(&order.id)
@@ -305,6 +312,7 @@ pub(crate) async fn open_late_payment(
     .bind(payment.amount_fen)
     .bind(order.status.as_str())
     .bind(at)
+    .bind(&payment.id)
     .execute(&mut *conn)
     .await?;
     orders::record(

@@ -6,8 +6,10 @@ pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
+pub mod orders;
 pub mod service;
 pub mod service_store;
+pub mod store;
 pub mod system;
 pub mod tags;
 pub mod team;
@@ -28,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(membership::router())
         .merge(service::router())
         .merge(service_store::router())
+        .merge(store::router())
+        .merge(orders::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.
