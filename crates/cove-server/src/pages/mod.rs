@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod channels;
+pub mod commerce_orders;
 pub mod console;
 pub mod device;
 pub mod i18n;
@@ -73,6 +74,9 @@ pub fn router() -> Router<AppState> {
             post(audience::live_count),
         )
         .route("/admin/audience/profiles/{id}", get(audience::profile_page))
+        .route("/admin/commerce", get(commerce_orders::index))
+        .route("/admin/commerce/orders", get(commerce_orders::index))
+        .route("/admin/commerce/orders/{id}", get(commerce_orders::order))
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
