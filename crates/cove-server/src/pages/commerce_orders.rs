@@ -245,6 +245,32 @@ pub fn status_label(lang: Lang, status: &str) -> &'static str {
     }
 }
 
+/// The name of an address or invoice field.
+fn field_label(lang: Lang, key: &str) -> &'static str {
+    let zh = lang == Lang::Zh;
+    match key {
+        "name" if zh => "收货人",
+        "name" => "Recipient",
+        "phone" if zh => "电话",
+        "phone" => "Phone",
+        "region" if zh => "地区",
+        "region" => "Region",
+        "line" if zh => "详细地址",
+        "line" => "Address",
+        "postcode" if zh => "邮编",
+        "postcode" => "Postcode",
+        "kind" if zh => "类型",
+        "kind" => "Type",
+        "title" if zh => "抬头",
+        "title" => "Title",
+        "tax_id" if zh => "税号",
+        "tax_id" => "Tax ID",
+        "email" if zh => "邮箱",
+        "email" => "Email",
+        _ => "—",
+    }
+}
+
 fn status_class(status: &str) -> &'static str {
     match status {
         "pending_payment" | "refund_requested" => "badge-amber",
@@ -511,8 +537,8 @@ struct OrderPage {
     channel: String,
     explanation: Vec<ExplainRow>,
     lines: Vec<LineRow>,
-    address: Vec<(String, String)>,
-    invoice: Vec<(String, String)>,
+    address: Vec<(&'static str, &'static str, String)>,
+    invoice: Vec<(&'static str, &'static str, String)>,
     attribution: Vec<(&'static str, String)>,
     payments: Vec<PaymentRow>,
     refunds: Vec<RefundRow>,
@@ -537,6 +563,22 @@ fn text_of(v: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" · "),
         other => other.to_string(),
+    }
+}
+
+/// A first or last touch: its properties, with its time readable.
+fn touch_text(v: &Value) -> String {
+    match v {
+        Value::Object(map) => map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match (k.as_str(), v.as_i64()) {
+                ("at", Some(us)) => when(us),
+                _ => format!("{k}: {}", text_of(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(" · "),
+        other => text_of(other),
     }
 }
 
@@ -644,7 +686,7 @@ pub async fn order(
             refundable: line.quantity - line.refunded_quantity,
         })
         .collect();
-    let fields = |v: &Option<Value>, keys: &[&str]| -> Vec<(String, String)> {
+    let fields = |v: &Option<Value>, keys: &[&'static str]| {
         let Some(Value::Object(map)) = v else {
             return Vec::new();
         };
@@ -653,7 +695,7 @@ pub async fn order(
                 map.get(*k)
                     .map(text_of)
                     .filter(|s| !s.is_empty())
-                    .map(|s| ((*k).to_owned(), s))
+                    .map(|s| (*k, field_label(lang, k), s))
             })
             .collect()
     };
@@ -671,8 +713,8 @@ pub async fn order(
         (o.staff, staff),
         (o.campaign, text_of(&a["campaign"])),
         (o.scene, text_of(&a["scene"])),
-        (o.first_touch, text_of(&a["first_touch"])),
-        (o.last_touch, text_of(&a["last_touch"])),
+        (o.first_touch, touch_text(&a["first_touch"])),
+        (o.last_touch, touch_text(&a["last_touch"])),
     ]
     .into_iter()
     .filter(|(_, v)| !v.is_empty())

@@ -163,6 +163,12 @@ async fn the_order_pages_show_a_paid_order_and_filter_by_status() {
     assert!(body.contains("极光 X1") && body.contains("无线鼠标"));
     assert!(body.contains("世纪大道 100 号") && body.contains("极光科技有限公司"));
     assert!(body.contains("请周末送货"));
+    assert!(
+        body.contains("收货人") && body.contains("税号"),
+        "field labels"
+    );
+    let attribution = &body[body.find("id=\"attribution\"").unwrap()..];
+    assert!(attribution.contains("小程序"), "the order's channel");
     assert!(body.contains("sandbox") && body.contains("succeeded"));
     assert!(
         body.contains("id=\"ship-form\""),
