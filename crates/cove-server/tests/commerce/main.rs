@@ -10,5 +10,6 @@ mod common;
 mod checkout;
 mod concurrency;
 mod fixtures;
+mod pages;
 mod payments;
 mod refunds;
