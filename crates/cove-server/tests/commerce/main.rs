@@ -12,4 +12,5 @@ mod concurrency;
 mod fixtures;
 mod pages;
 mod payments;
+mod pricing;
 mod refunds;
