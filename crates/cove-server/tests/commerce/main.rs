@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod benefits;
 mod checkout;
 mod concurrency;
 mod fixtures;
