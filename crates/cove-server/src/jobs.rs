@@ -3,6 +3,7 @@
 use crate::state::AppState;
 use cove_core::audience::{audiences, computed, tags};
 use cove_core::clock::{self, DAY};
+use cove_core::commerce::wechat_pay;
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
 
@@ -10,6 +11,18 @@ use cove_core::membership::jobs as membership;
 pub fn registry(state: &AppState, extra: Registry) -> Registry {
     let wechat = state.wechat.clone();
     let wecom = state.wechat.clone();
+    let extra = match state.wechat_pay.clone() {
+        Some(pay) => extra
+            .handle(wechat_pay::RECONCILE_JOB, move |ctx| {
+                wechat_pay::reconcile_job(pay.clone(), ctx)
+            })
+            .every(
+                "payments.reconcile.wechat",
+                wechat_pay::RECONCILE_JOB,
+                wechat_pay::RECONCILE_EVERY_SECS,
+            ),
+        None => extra,
+    };
     extra
         .handle("system.prune", |ctx| async move {
             let now = clock::now();

@@ -13,3 +13,4 @@
 pub mod catalog;
 pub mod pricing;
 pub mod stock;
+pub mod wechat_pay;

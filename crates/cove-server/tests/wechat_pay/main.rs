@@ -1,0 +1,678 @@
+//! WeChat Pay as the store's payment provider, end to end: Cove pays orders
+//! through a local stand-in of WeChat Pay's host (which checks Cove's request
+//! signatures), and receives notifications built independently by Python
+//! `cryptography`; Python `wechatpayv3` verifies what Cove signs. The peer
+//! script is `tests/wechat_pay/peer.py`; `COVE_PYTHON` names a Python with
+//! `cryptography` and `wechatpayv3` (see `crates/cove-wechat/tests/compat/setup.sh`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+mod standin;
+
+use common::{count, error_code, eventually, TestApp, TestDb};
+use cove_core::audience::{IdType, Identifier};
+use cove_core::clock::{self, MINUTE};
+use cove_core::commerce::wechat_pay;
+use cove_core::config::WechatPayConfig;
+use cove_core::jobs::Registry;
+use cove_wechat::pay::MerchantSigner;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{json, Value};
+use standin::PayStand;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+const MCHID: &str = "1900000109";
+const APPID: &str = "wxd678efh567hg6787";
+const SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+const PUB_KEY_ID: &str = "PUB_KEY_ID_0000000000000024101100397200000006";
+const APIV3_KEY: &str = "a7cde1ef52a06d9c1e38f8f8a29f9d8b";
+
+struct Keys {
+    merchant: RsaPrivateKey,
+    wechat: RsaPrivateKey,
+    merchant_pem: String,
+    merchant_public_pem: String,
+    wechat_pem: String,
+    wechat_public_pem: String,
+}
+
+/// Two RSA-2048 key pairs, made once per test run: the merchant's and WeChat Pay's.
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = rand::thread_rng();
+        let merchant = RsaPrivateKey::new(&mut rng, 2048).unwrap();
+        let wechat = RsaPrivateKey::new(&mut rng, 2048).unwrap();
+        let pem = |k: &RsaPrivateKey| k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let public = |k: &RsaPrivateKey| {
+            RsaPublicKey::from(k)
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap()
+        };
+        Keys {
+            merchant_pem: pem(&merchant),
+            merchant_public_pem: public(&merchant),
+            wechat_pem: pem(&wechat),
+            wechat_public_pem: public(&wechat),
+            merchant,
+            wechat,
+        }
+    })
+}
+
+struct Shop {
+    app: TestApp,
+    _db: TestDb,
+    stand: Arc<PayStand>,
+    _files: tempfile::TempDir,
+}
+
+impl Shop {
+    fn db(&self) -> &cove_core::db::Db {
+        self.app.db()
+    }
+
+    /// The configured merchant, as the server holds it.
+    fn pay(&self) -> Arc<wechat_pay::WechatPay> {
+        self.app
+            .server
+            .as_ref()
+            .unwrap()
+            .state
+            .wechat_pay
+            .clone()
+            .unwrap()
+    }
+}
+
+/// Cove with WeChat Pay enabled against a fresh stand-in; keys are read from
+/// files named in the configuration, as in production.
+async fn shop() -> Shop {
+    let k = keys();
+    let stand = PayStand::new(
+        MCHID,
+        SERIAL,
+        RsaPublicKey::from(&k.merchant),
+        MerchantSigner::new(MCHID, PUB_KEY_ID, k.wechat.clone()),
+        PUB_KEY_ID,
+    );
+    let base = stand.serve().await;
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| -> PathBuf {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let db = TestDb::new().await;
+    let mut config = db.config();
+    config.public_url = Some("https://shop.example.com".into());
+    config.wechat_pay = WechatPayConfig {
+        enabled: true,
+        base_url: Some(base),
+        mchid: MCHID.into(),
+        appid: APPID.into(),
+        serial_no: SERIAL.into(),
+        private_key_file: Some(write("apiclient_key.pem", &k.merchant_pem)),
+        api_v3_key_file: Some(write("apiv3.key", &format!("{APIV3_KEY}\n"))),
+        public_key_file: Some(write("pub_key.pem", &k.wechat_public_pem)),
+        public_key_id: Some(PUB_KEY_ID.into()),
+        ..Default::default()
+    };
+    let app = TestApp::start(config, Registry::new()).await;
+    Shop {
+        app,
+        _db: db,
+        stand,
+        _files: files,
+    }
+}
+
+/// A Mini Program customer: a profile holding an openid under the shop's appid.
+async fn payer(shop: &Shop) -> (String, String) {
+    let openid = format!("o-{}", &uuid::Uuid::now_v7().simple().to_string()[16..]);
+    let db = shop.db();
+    let mut tx = db.begin().await.unwrap();
+    let profile = cove_core::audience::domain::profile_for(
+        &mut tx,
+        db.backend(),
+        &[Identifier::new(IdType::OpenId(APPID.into()), &openid).unwrap()],
+        "test",
+        clock::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    (profile, openid)
+}
+
+/// An order waiting for payment of `total_fen`.
+async fn pending_order(shop: &Shop, profile: &str, total_fen: i64) -> String {
+    let id = cove_core::db::new_id();
+    let now = clock::now();
+    sqlx::query(
+        "INSERT INTO orders (id, order_no, channel, status, total_fen, placed_at, profile_id, expires_at) \
+         VALUES ($1, $2, 'mini_program', 'pending_payment', $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(format!("T{}", &uuid::Uuid::now_v7().simple().to_string()[12..]))
+    .bind(total_fen)
+    .bind(now)
+    .bind(profile)
+    .bind(now + 30 * MINUTE)
+    .execute(shop.db().pool())
+    .await
+    .unwrap();
+    id
+}
+
+async fn order_status(shop: &Shop, order: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+        .bind(order)
+        .fetch_one(shop.db().pool())
+        .await
+        .unwrap()
+}
+
+/// (out_trade_no, status) of the order's one payment.
+async fn payment_of(shop: &Shop, order: &str) -> (String, String) {
+    sqlx::query_as("SELECT out_trade_no, status FROM payments WHERE order_id = $1")
+        .bind(order)
+        .fetch_one(shop.db().pool())
+        .await
+        .unwrap()
+}
+
+fn python() -> String {
+    std::env::var("COVE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Runs operations through `peer.py`; each must succeed.
+async fn py(ops: Value) -> Vec<Value> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wechat_pay/peer.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e} (set COVE_PYTHON)", python()));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ops.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        results
+            .into_iter()
+            .map(|r| match r.get("ok") {
+                Some(v) => v.clone(),
+                None => panic!(
+                    "peer error: {} (COVE_PYTHON needs cryptography and wechatpayv3)",
+                    r["error"]
+                ),
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+fn unix_now() -> i64 {
+    clock::now() / 1_000_000
+}
+
+/// What WeChat Pay would send for a successful payment; `edit` adjusts it.
+fn transaction(out_trade_no: &str, total: i64, openid: &str) -> Value {
+    json!({
+        "appid": APPID, "mchid": MCHID, "out_trade_no": out_trade_no,
+        "transaction_id": format!("42000{}", &out_trade_no[..12]), "trade_type": "JSAPI",
+        "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS",
+        "attach": "", "success_time": "2026-12-03T20:00:00+08:00",
+        "payer": {"openid": openid},
+        "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"}
+    })
+}
+
+struct Delivery {
+    id: String,
+    event_type: &'static str,
+    original_type: &'static str,
+    plaintext: Value,
+    timestamp: i64,
+    serial: String,
+}
+
+impl Delivery {
+    fn payment(id: &str, plaintext: Value) -> Delivery {
+        Delivery {
+            id: id.into(),
+            event_type: "TRANSACTION.SUCCESS",
+            original_type: "transaction",
+            plaintext,
+            timestamp: unix_now(),
+            serial: PUB_KEY_ID.into(),
+        }
+    }
+
+    fn refund(id: &str, event_type: &'static str, plaintext: Value) -> Delivery {
+        Delivery {
+            event_type,
+            original_type: "refund",
+            ..Delivery::payment(id, plaintext)
+        }
+    }
+
+    fn op(&self) -> Value {
+        json!({
+            "op": "notification", "id": self.id, "event_type": self.event_type,
+            "original_type": self.original_type, "plaintext": self.plaintext.to_string(),
+            "apiv3_key": APIV3_KEY, "resource_nonce": &cove_wechat::pay::nonce_str()[..12],
+            "timestamp": self.timestamp.to_string(), "nonce": cove_wechat::pay::nonce_str(),
+            "serial": self.serial, "private_key_pem": keys().wechat_pem,
+        })
+    }
+}
+
+/// (headers, body) of notifications signed by the Python peer.
+async fn build(deliveries: &[Delivery]) -> Vec<(Vec<(String, String)>, String)> {
+    py(Value::Array(deliveries.iter().map(Delivery::op).collect()))
+        .await
+        .into_iter()
+        .map(|n| {
+            let headers = n["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect();
+            (headers, n["body"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+async fn post_notification(
+    shop: &Shop,
+    path: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> reqwest::Response {
+    let mut request = shop
+        .app
+        .client
+        .post(shop.app.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    request.send().await.unwrap()
+}
+
+async fn notify(shop: &Shop, headers: &[(String, String)], body: &str) -> reqwest::Response {
+    post_notification(shop, wechat_pay::NOTIFY_PATH, headers, body).await
+}
+
+/// Asserts a refusal with `status` in WeChat Pay's `FAIL` form (so WeChat Pay retries).
+async fn assert_refused(response: reqwest::Response, status: u16) {
+    assert_eq!(response.status().as_u16(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "FAIL");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+async fn pay(shop: &Shop, profile: &str, order: &str) -> Value {
+    let customer = shop.app.customer(profile).await;
+    let response = customer
+        .post(&format!("/api/v1/me/orders/{order}/pay/wechat"), json!({}))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_mini_program_customer_pays_and_wechatpayv3_verifies_every_signature() {
+    let shop = shop().await;
+    let (profile, openid) = payer(&shop).await;
+    let order = pending_order(&shop, &profile, 12_999).await;
+
+    let params = pay(&shop, &profile, &order).await;
+    let (out_trade_no, status) = payment_of(&shop, &order).await;
+    assert_eq!(status, "created");
+    assert_eq!(params["appId"], APPID);
+    assert_eq!(params["signType"], "RSA");
+    assert_eq!(params["package"], "prepay_id=wx2026prepay000001");
+    assert_eq!(params["timeStamp"].as_str().unwrap().len(), 10);
+
+    // What WeChat Pay received: the order in fen, the payer, the callback, the expiry in +08:00.
+    let sent = shop.stand.orders.lock().unwrap()[&out_trade_no].clone();
+    assert_eq!(sent["appid"], APPID);
+    assert_eq!(sent["mchid"], MCHID);
+    assert_eq!(sent["amount"], json!({"total": 12_999, "currency": "CNY"}));
+    assert_eq!(sent["payer"]["openid"], openid.as_str());
+    assert_eq!(
+        sent["notify_url"],
+        "https://shop.example.com/api/v1/pay/wechat/notify"
+    );
+    assert!(sent["time_expire"].as_str().unwrap().ends_with("+08:00"));
+    assert!(!sent["description"].as_str().unwrap().is_empty());
+    assert_eq!(
+        shop.stand.refused.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+
+    // wechatpayv3 verifies the prepay request signature (with the merchant's
+    // public key only) and the paySign, and signs the same paySign itself.
+    let seen = shop.stand.seen("POST", "/v3/pay/transactions/jsapi");
+    assert_eq!(seen.len(), 1);
+    let auth = cove_wechat::pay::parse_authorization(&seen[0].authorization).unwrap();
+    let get = |k: &str| auth.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let k = keys();
+    let s = |v: &Value| v.as_str().unwrap().to_owned();
+    let checks = py(json!([
+        {"op": "verify_lines", "public_key_pem": k.merchant_public_pem, "signature": get("signature"),
+         "lines": ["POST", "/v3/pay/transactions/jsapi", get("timestamp"), get("nonce_str"), seen[0].body]},
+        {"op": "verify_lines", "public_key_pem": k.merchant_public_pem, "signature": params["paySign"],
+         "lines": [APPID, s(&params["timeStamp"]), s(&params["nonceStr"]), s(&params["package"])]},
+        {"op": "pay_sign", "mchid": MCHID, "private_key_pem": k.merchant_pem, "serial_no": SERIAL,
+         "appid": APPID, "apiv3_key": APIV3_KEY, "public_key_pem": k.wechat_public_pem,
+         "public_key_id": PUB_KEY_ID,
+         "data": [APPID, s(&params["timeStamp"]), s(&params["nonceStr"]), s(&params["package"])]},
+    ]))
+    .await;
+    assert_eq!(
+        checks[0], true,
+        "wechatpayv3 refused Cove's request signature"
+    );
+    assert_eq!(checks[1], true, "wechatpayv3 refused Cove's paySign");
+    assert_eq!(checks[2], params["paySign"]);
+
+    // Paying again reuses the open payment and its prepay.
+    let again = pay(&shop, &profile, &order).await;
+    assert_eq!(again["package"], params["package"]);
+    assert_eq!(
+        shop.stand.prepays.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(
+        count(
+            shop.db(),
+            &format!("SELECT COUNT(*) FROM payments WHERE order_id = '{order}'")
+        )
+        .await,
+        1
+    );
+
+    // WeChat Pay's notification, built by Python `cryptography`, pays the order.
+    let built = build(&[Delivery::payment(
+        "EV-2026120300000001",
+        transaction(&out_trade_no, 12_999, &openid),
+    )])
+    .await;
+    let response = notify(&shop, &built[0].0, &built[0].1).await;
+    assert_eq!(response.status(), 204);
+    assert!(response.text().await.unwrap().is_empty());
+    assert_eq!(order_status(&shop, &order).await, "paid");
+    assert_eq!(payment_of(&shop, &order).await.1, "succeeded");
+
+    // The order is no longer payable.
+    let customer = shop.app.customer(&profile).await;
+    let response = customer
+        .post(&format!("/api/v1/me/orders/{order}/pay/wechat"), json!({}))
+        .await;
+    assert_eq!(error_code(response, 409).await, "order_not_payable");
+}
+
+#[tokio::test]
+async fn payment_requests_are_refused_without_openid_order_or_configuration() {
+    let shop = shop().await;
+    // A customer who never signed in through the Mini Program.
+    let visitor = shop.app.new_profile().await;
+    let order = pending_order(&shop, &visitor, 100).await;
+    let customer = shop.app.customer(&visitor).await;
+    let response = customer
+        .post(&format!("/api/v1/me/orders/{order}/pay/wechat"), json!({}))
+        .await;
+    assert_eq!(error_code(response, 400).await, "wechat_openid_missing");
+
+    // Someone else's order is not found.
+    let (other, _) = payer(&shop).await;
+    let response = shop
+        .app
+        .customer(&other)
+        .await
+        .post(&format!("/api/v1/me/orders/{order}/pay/wechat"), json!({}))
+        .await;
+    assert_eq!(error_code(response, 404).await, "order_not_found");
+    assert_eq!(count(shop.db(), "SELECT COUNT(*) FROM payments").await, 0);
+    assert_eq!(
+        shop.stand.prepays.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+
+    // Without `[wechat_pay]` the endpoint says so.
+    let (plain, _db) = TestApp::spawn().await;
+    let profile = plain.new_profile().await;
+    let response = plain
+        .customer(&profile)
+        .await
+        .post("/api/v1/me/orders/x/pay/wechat", json!({}))
+        .await;
+    assert_eq!(error_code(response, 503).await, "wechat_pay_disabled");
+}
+
+#[tokio::test]
+async fn forged_stale_or_mismatched_notifications_change_nothing() {
+    let shop = shop().await;
+    let (profile, openid) = payer(&shop).await;
+    let order = pending_order(&shop, &profile, 5_000).await;
+    pay(&shop, &profile, &order).await;
+    let (otn, _) = payment_of(&shop, &order).await;
+
+    let mut wrong_mchid = transaction(&otn, 5_000, &openid);
+    wrong_mchid["mchid"] = json!("1900000999");
+    let mut wrong_appid = transaction(&otn, 5_000, &openid);
+    wrong_appid["appid"] = json!("wx0000000000000000");
+    let mut stale = Delivery::payment("EV-stale", transaction(&otn, 5_000, &openid));
+    stale.timestamp -= 600;
+    let mut unknown_serial = Delivery::payment("EV-serial", transaction(&otn, 5_000, &openid));
+    unknown_serial.serial = "PUB_KEY_ID_0000000000000024101100397200000999".into();
+    let built = build(&[
+        Delivery::payment("EV-tampered", transaction(&otn, 5_000, &openid)),
+        unknown_serial,
+        stale,
+        Delivery::payment("EV-amount", transaction(&otn, 4_999, &openid)),
+        Delivery::payment("EV-mchid", wrong_mchid),
+        Delivery::payment("EV-appid", wrong_appid),
+        Delivery::refund(
+            "EV-wrong-door",
+            "REFUND.SUCCESS",
+            json!({"mchid": MCHID, "out_trade_no": otn, "out_refund_no": "nope000", "refund_status": "SUCCESS"}),
+        ),
+    ])
+    .await;
+
+    // A body changed after signing (the id, in place) no longer verifies.
+    let (headers, body) = &built[0];
+    let tampered = body.replace("EV-tampered", "EV-tampereD");
+    assert_refused(notify(&shop, headers, &tampered).await, 401).await;
+    // Unknown serial and stale timestamp do not verify; wrong amount, mchid
+    // and appid verify but do not match the payment.
+    for ((headers, body), status) in built[1..6].iter().zip([401, 401, 400, 400, 400]) {
+        assert_refused(notify(&shop, headers, body).await, status).await;
+    }
+    // A refund notification posted to the payment address.
+    assert_refused(notify(&shop, &built[6].0, &built[6].1).await, 400).await;
+    // Signature probes: a bad signature, and no WeChat Pay headers at all.
+    let mut probe = built[0].0.clone();
+    for (k, v) in probe.iter_mut() {
+        if k == "Wechatpay-Signature" {
+            *v = format!("WECHATPAY/SIGNTEST/{v}");
+        }
+    }
+    assert_refused(notify(&shop, &probe, &built[0].1).await, 401).await;
+    assert_refused(notify(&shop, &[], &built[0].1).await, 401).await;
+
+    assert_eq!(order_status(&shop, &order).await, "pending_payment");
+    assert_eq!(payment_of(&shop, &order).await.1, "created");
+    assert_eq!(
+        count(shop.db(), "SELECT COUNT(*) FROM payment_notifications").await,
+        0
+    );
+    assert_eq!(
+        count(
+            shop.db(),
+            &format!("SELECT COUNT(*) FROM order_transitions WHERE order_id = '{order}'")
+        )
+        .await,
+        0
+    );
+
+    // The untampered delivery itself is accepted: the refusals were for cause.
+    assert_eq!(notify(&shop, &built[0].0, &built[0].1).await.status(), 204);
+    assert_eq!(order_status(&shop, &order).await, "paid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_notification_delivered_five_times_at_once_pays_once() {
+    let shop = shop().await;
+    let (profile, openid) = payer(&shop).await;
+    let order = pending_order(&shop, &profile, 8_800).await;
+    pay(&shop, &profile, &order).await;
+    let (otn, _) = payment_of(&shop, &order).await;
+
+    // WeChat Pay re-sends the same notification id with fresh signatures.
+    let deliveries: Vec<Delivery> = (0..6)
+        .map(|_| Delivery::payment("EV-2026120300000005", transaction(&otn, 8_800, &openid)))
+        .collect();
+    let built = build(&deliveries).await;
+    let shop = Arc::new(shop);
+    let tasks: Vec<_> = built[..5]
+        .iter()
+        .cloned()
+        .map(|(headers, body)| {
+            let shop = shop.clone();
+            tokio::spawn(async move { notify(&shop, &headers, &body).await.status().as_u16() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 204);
+    }
+    assert_eq!(order_status(&shop, &order).await, "paid");
+    let paid = count(
+        shop.db(),
+        &format!(
+            "SELECT COUNT(*) FROM order_transitions WHERE order_id = '{order}' AND to_status = 'paid'"
+        ),
+    )
+    .await;
+    assert_eq!(paid, 1, "the order was paid more than once");
+    let outcomes: Vec<String> = sqlx::query_scalar("SELECT outcome FROM payment_notifications")
+        .fetch_all(shop.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec!["paid".to_owned()]);
+
+    // A later delivery of the processed notification is acknowledged, and changes nothing.
+    let response = notify(&shop, &built[5].0, &built[5].1).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        count(
+            shop.db(),
+            &format!("SELECT COUNT(*) FROM order_transitions WHERE order_id = '{order}'")
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn reconciliation_pays_an_order_whose_notification_never_came() {
+    let shop = shop().await;
+    let (profile, openid) = payer(&shop).await;
+    let paid_quietly = pending_order(&shop, &profile, 2_500).await;
+    pay(&shop, &profile, &paid_quietly).await;
+    let (paid_otn, _) = payment_of(&shop, &paid_quietly).await;
+    let abandoned = pending_order(&shop, &profile, 900).await;
+    pay(&shop, &profile, &abandoned).await;
+    let (abandoned_otn, _) = payment_of(&shop, &abandoned).await;
+    let fresh = pending_order(&shop, &profile, 700).await;
+    pay(&shop, &profile, &fresh).await;
+
+    // WeChat Pay took the money but its notification was lost; the other
+    // order timed out unpaid. Both payments are older than five minutes.
+    shop.stand
+        .transactions
+        .lock()
+        .unwrap()
+        .insert(paid_otn.clone(), transaction(&paid_otn, 2_500, &openid));
+    sqlx::query("UPDATE orders SET status = 'cancelled' WHERE id = $1")
+        .bind(&abandoned)
+        .execute(shop.db().pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE payments SET created_at = $1 WHERE order_id IN ($2, $3)")
+        .bind(clock::now() - 10 * MINUTE)
+        .bind(&paid_quietly)
+        .bind(&abandoned)
+        .execute(shop.db().pool())
+        .await
+        .unwrap();
+
+    // The scheduled job runs now.
+    let mut conn = shop.db().pool().acquire().await.unwrap();
+    cove_core::jobs::enqueue(
+        &mut conn,
+        cove_core::jobs::NewJob::new(wechat_pay::RECONCILE_JOB, json!({})),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let db = shop.db().clone();
+    let o = paid_quietly.clone();
+    assert!(
+        eventually(20, || {
+            let db = db.clone();
+            let o = o.clone();
+            async move {
+                sqlx::query_scalar::<_, String>("SELECT status FROM payments WHERE order_id = $1")
+                    .bind(o)
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap()
+                    == "succeeded"
+            }
+        })
+        .await,
+        "reconciliation did not pay the order"
+    );
+    assert_eq!(order_status(&shop, &paid_quietly).await, "paid");
+    assert!(
+        eventually(10, || async {
+            payment_of(&shop, &abandoned).await.1 == "closed"
+        })
+        .await
+    );
+    assert!(shop.stand.closed.lock().unwrap().contains(&abandoned_otn));
+    // A payment younger than five minutes is left to its notification.
+    assert_eq!(payment_of(&shop, &fresh).await.1, "created");
+
+    // Running it again finds nothing more to do.
+    let again = wechat_pay::reconcile(&shop.pay(), shop.db(), clock::now())
+        .await
+        .unwrap();
+    assert_eq!(again, wechat_pay::Reconciled::default());
+}
