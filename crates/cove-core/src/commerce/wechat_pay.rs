@@ -795,6 +795,86 @@ mod tests {
     use super::*;
     use crate::clock::SECOND;
 
+    fn config(dir: &std::path::Path) -> WechatPayConfig {
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+        let public = rsa::RsaPublicKey::from(&key);
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let key_file = dir.join("apiclient_key.pem");
+        std::fs::write(
+            &key_file,
+            key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+        )
+        .unwrap();
+        let pub_file = dir.join("pub_key.pem");
+        std::fs::write(&pub_file, public.to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+        WechatPayConfig {
+            enabled: true,
+            mchid: "1900000109".into(),
+            appid: "wxd678efh567hg6787".into(),
+            serial_no: "5157F09EFDC096DE".into(),
+            private_key_file: Some(key_file),
+            api_v3_key: Some(crate::secret::Secret::new(
+                "a7cde1ef52a06d9c1e38f8f8a29f9d8b",
+            )),
+            public_key_file: Some(pub_file),
+            public_key_id: Some("PUB_KEY_ID_0000000000000024101100397200000006".into()),
+            ..Default::default()
+        }
+    }
+
+    fn refusal(c: &WechatPayConfig, public_url: &str) -> String {
+        format!("{:#}", WechatPay::from_config(c, public_url).unwrap_err())
+    }
+
+    #[test]
+    fn configuration_loads_keys_from_files_and_explains_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = config(dir.path());
+        let pay = WechatPay::from_config(&good, "https://shop.example.com/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            pay.notify_url(),
+            "https://shop.example.com/api/v1/pay/wechat/notify"
+        );
+        assert_eq!(
+            pay.refund_notify_url(),
+            "https://shop.example.com/api/v1/pay/wechat/refund-notify"
+        );
+        assert!(
+            !format!("{good:?}").contains("a7cde1ef"),
+            "the APIv3 key leaked"
+        );
+        assert!(
+            !format!("{pay:?}").contains("a7cde1ef"),
+            "the APIv3 key leaked"
+        );
+
+        let off = WechatPayConfig::default();
+        assert!(WechatPay::from_config(&off, "http://x").unwrap().is_none());
+
+        assert!(refusal(&good, "http://127.0.0.1:8080").contains("https public_url"));
+        let mut c = good.clone();
+        c.mchid = String::new();
+        assert!(refusal(&c, "https://x").contains("wechat_pay.mchid is not set"));
+        let mut c = good.clone();
+        c.private_key_file = Some(dir.path().join("missing.pem"));
+        assert!(refusal(&c, "https://x").contains("missing.pem"));
+        let mut c = good.clone();
+        c.private_key_file = c.public_key_file.clone();
+        assert!(refusal(&c, "https://x").contains("private_key_file"));
+        let mut c = good.clone();
+        c.api_v3_key = Some(crate::secret::Secret::new("short"));
+        assert!(refusal(&c, "https://x").contains("32 bytes"));
+        let mut c = good.clone();
+        c.public_key_id = Some("0123".into());
+        assert!(refusal(&c, "https://x").contains("PUB_KEY_ID_"));
+        let mut c = good;
+        c.public_key_file = None;
+        c.public_key_id = None;
+        assert!(refusal(&c, "https://x").contains("platform_cert_files"));
+    }
+
     #[test]
     fn expiry_is_written_in_china_standard_time() {
         // 2024-01-01T00:00:00Z
