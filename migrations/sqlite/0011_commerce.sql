@@ -125,6 +125,7 @@ CREATE TABLE stock_levels (
 CREATE TABLE stock_reservations (
     id              TEXT PRIMARY KEY,
     order_id        TEXT NOT NULL REFERENCES orders(id),
+    line_id         TEXT NOT NULL REFERENCES order_lines(id),
     sku_id          TEXT NOT NULL REFERENCES skus(id),
     location_id     TEXT NOT NULL REFERENCES stock_locations(id),
     quantity        BIGINT NOT NULL,
@@ -186,6 +187,10 @@ ALTER TABLE orders ADD COLUMN points_used BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN points_fen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN shipping_fen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN refunded_fen BIGINT NOT NULL DEFAULT 0;
+-- Points the payment earned (reversed in proportion by refunds).
+ALTER TABLE orders ADD COLUMN points_earned BIGINT NOT NULL DEFAULT 0;
+-- A benefit grant (birthday offer) used by the order.
+ALTER TABLE orders ADD COLUMN grant_id TEXT;
 -- The price explanation, line by line (JSON).
 ALTER TABLE orders ADD COLUMN pricing TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE orders ADD COLUMN address TEXT;
@@ -219,6 +224,8 @@ ALTER TABLE order_lines ADD COLUMN paid_fen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN refunded_quantity BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN refunded_fen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN flash_sale_id TEXT;
+-- Service products: the device the cover is for.
+ALTER TABLE order_lines ADD COLUMN service_tag TEXT;
 
 -- Every transition of every order, with who and why.
 CREATE TABLE order_transitions (
@@ -277,6 +284,8 @@ CREATE TABLE refunds (
     id              TEXT PRIMARY KEY,
     order_id        TEXT NOT NULL REFERENCES orders(id),
     out_refund_no   TEXT NOT NULL UNIQUE,
+    -- The payment the money goes back through.
+    payment_id      TEXT REFERENCES payments(id),
     amount_fen      BIGINT NOT NULL,
     -- JSON array of {line_id, quantity, amount_fen}.
     lines           TEXT NOT NULL DEFAULT '[]',

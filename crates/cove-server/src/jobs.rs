@@ -4,13 +4,17 @@ use crate::state::AppState;
 use cove_core::audience::{audiences, computed, tags};
 use cove_core::clock::{self, DAY};
 use cove_core::commerce::wechat_pay;
+use cove_core::commerce::{checkout, lifecycle, payments::Provider, refunds};
+use cove_core::jobs::JobCtx;
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
+use std::sync::Arc;
 
 /// Cove's own handlers plus `extra` (tests and embedders add theirs).
 pub fn registry(state: &AppState, extra: Registry) -> Registry {
     let wechat = state.wechat.clone();
     let wecom = state.wechat.clone();
+    let refund_pay = state.wechat_pay.clone();
     let extra = match state.wechat_pay.clone() {
         Some(pay) => extra
             .handle(wechat_pay::RECONCILE_JOB, move |ctx| {
@@ -46,6 +50,10 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
             Ok(())
         })
         .every("system.prune.hourly", "system.prune", 3600)
+        .handle(checkout::EXPIRE_JOB, lifecycle::expire_job)
+        .handle(refunds::SEND_JOB, move |ctx| {
+            send_refund(refund_pay.clone(), ctx)
+        })
         .handle(
             cove_core::channels::official_account::PROCESS_JOB,
             cove_core::channels::official_account::process,
@@ -91,4 +99,29 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
             membership::REVIEW_TIERS,
             86_400,
         )
+}
+
+/// Sends an approved refund to the provider that took the payment.
+async fn send_refund(
+    wechat_pay: Option<Arc<wechat_pay::WechatPay>>,
+    ctx: Arc<JobCtx>,
+) -> anyhow::Result<()> {
+    let refund_id = ctx
+        .job
+        .payload
+        .get("refund_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let (refund, payment) = refunds::with_payment(&ctx.db, refund_id).await?;
+    if refund.status != "processing" {
+        return Ok(());
+    }
+    match Provider::parse(&payment.provider)? {
+        Provider::Sandbox => refunds::send_sandbox(&ctx.db, &refund).await?,
+        Provider::Wechat => match wechat_pay {
+            Some(pay) => wechat_pay::send_refund(&pay, &ctx.db, &refund, &payment).await?,
+            None => anyhow::bail!("WeChat Pay refunds need WeChat Pay configured"),
+        },
+    }
+    Ok(())
 }

@@ -10,7 +10,16 @@
 //!   state machine; [`payments`] and [`refunds`] with the sandbox provider;
 //!   [`wechat_pay`]: WeChat Pay v3 as a provider.
 
+pub mod addresses;
+pub mod attribution;
+pub mod cart;
 pub mod catalog;
+pub mod checkout;
+pub mod lifecycle;
+pub mod orders;
+pub mod payments;
 pub mod pricing;
+pub mod promotions;
+pub mod refunds;
 pub mod stock;
 pub mod wechat_pay;

@@ -613,10 +613,6 @@ pub async fn send_refund(
             "this refund's payment is not a WeChat Pay payment",
         ));
     }
-    let reason: Option<String> = sqlx::query_scalar("SELECT reason FROM refunds WHERE id = $1")
-        .bind(&refund.id)
-        .fetch_optional(db.pool())
-        .await?;
     let mut request = RefundRequest::by_out_trade_no(
         &payment.out_trade_no,
         &refund.out_refund_no,
@@ -625,9 +621,8 @@ pub async fn send_refund(
     )
     .map_err(|e| Error::invalid("wechat_pay_request_invalid", e.to_string()))?;
     request.notify_url = Some(wp.refund_notify_url.clone());
-    request.reason = reason
-        .map(|r| r.trim().chars().take(80).collect::<String>())
-        .filter(|r| !r.is_empty());
+    let reason: String = refund.reason.trim().chars().take(80).collect();
+    request.reason = (!reason.is_empty()).then_some(reason);
     let now = clock::now();
     match wp.client.refund(&request).await {
         Ok(answer) => apply_refund_status(db, &refund.out_refund_no, &answer, now).await,

@@ -6,9 +6,11 @@ pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
+pub mod orders;
 pub mod pay_wechat;
 pub mod service;
 pub mod service_store;
+pub mod store;
 pub mod system;
 pub mod tags;
 pub mod team;
@@ -29,6 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(membership::router())
         .merge(service::router())
         .merge(service_store::router())
+        .merge(store::router())
+        .merge(orders::router())
         .merge(pay_wechat::router())
 }
 

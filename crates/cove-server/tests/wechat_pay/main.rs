@@ -676,3 +676,171 @@ async fn reconciliation_pays_an_order_whose_notification_never_came() {
         .unwrap();
     assert_eq!(again, wechat_pay::Reconciled::default());
 }
+
+/// An order paid through WeChat Pay: (order, out_trade_no).
+async fn paid_order(shop: &Shop, total_fen: i64) -> (String, String) {
+    let (profile, openid) = payer(shop).await;
+    let order = pending_order(shop, &profile, total_fen).await;
+    pay(shop, &profile, &order).await;
+    let (otn, _) = payment_of(shop, &order).await;
+    let id = format!("EV-{}", uuid::Uuid::now_v7().simple());
+    let built = build(&[Delivery::payment(
+        &id,
+        transaction(&otn, total_fen, &openid),
+    )])
+    .await;
+    assert_eq!(notify(shop, &built[0].0, &built[0].1).await.status(), 204);
+    assert_eq!(order_status(shop, &order).await, "paid");
+    (order, otn)
+}
+
+/// An approved refund of `amount_fen` waiting to be sent: its out_refund_no.
+async fn approved_refund(shop: &Shop, order: &str, amount_fen: i64, decided_at: i64) -> String {
+    let out_refund_no = format!("RF{}", &uuid::Uuid::now_v7().simple().to_string()[8..]);
+    sqlx::query(
+        "INSERT INTO refunds (id, order_id, out_refund_no, amount_fen, reason, status, requested_by, \
+         order_status_before, created_at, decided_at) \
+         VALUES ($1, $2, $3, $4, '屏幕有坏点', 'processing', 'customer', 'paid', $5, $5)",
+    )
+    .bind(cove_core::db::new_id())
+    .bind(order)
+    .bind(&out_refund_no)
+    .bind(amount_fen)
+    .bind(decided_at)
+    .execute(shop.db().pool())
+    .await
+    .unwrap();
+    out_refund_no
+}
+
+async fn refund_status(shop: &Shop, out_refund_no: &str) -> (String, Option<String>) {
+    sqlx::query_as("SELECT status, provider_refund_id FROM refunds WHERE out_refund_no = $1")
+        .bind(out_refund_no)
+        .fetch_one(shop.db().pool())
+        .await
+        .unwrap()
+}
+
+async fn send(shop: &Shop, out_refund_no: &str) -> cove_core::Result<()> {
+    let db = shop.db();
+    let id: String = sqlx::query_scalar("SELECT id FROM refunds WHERE out_refund_no = $1")
+        .bind(out_refund_no)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let (refund, payment) = cove_core::commerce::refunds::with_payment(db, &id)
+        .await
+        .unwrap();
+    wechat_pay::send_refund(&shop.pay(), db, &refund, &payment).await
+}
+
+fn refund_plain(otn: &str, out_refund_no: &str, status: &str, refund: i64, total: i64) -> Value {
+    json!({
+        "mchid": MCHID, "out_trade_no": otn, "transaction_id": "4200000000000000000000000001",
+        "out_refund_no": out_refund_no, "refund_id": format!("503{out_refund_no}"),
+        "refund_status": status, "success_time": "2026-12-03T21:00:00+08:00",
+        "user_received_account": "支付用户零钱",
+        "amount": {"total": total, "refund": refund, "payer_total": total, "payer_refund": refund}
+    })
+}
+
+#[tokio::test]
+async fn refunds_are_sent_then_settled_by_notification_or_by_query() {
+    let shop = shop().await;
+    let (order, otn) = paid_order(&shop, 5_000).await;
+
+    // Sent: WeChat Pay takes it (PROCESSING); the refund waits for the notification.
+    let first = approved_refund(&shop, &order, 1_000, clock::now()).await;
+    send(&shop, &first).await.unwrap();
+    let sent = shop.stand.refund_requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["out_trade_no"], otn.as_str());
+    assert_eq!(sent["out_refund_no"], first.as_str());
+    assert_eq!(
+        sent["amount"],
+        json!({"refund": 1_000, "total": 5_000, "currency": "CNY"})
+    );
+    assert_eq!(
+        sent["notify_url"],
+        "https://shop.example.com/api/v1/pay/wechat/refund-notify"
+    );
+    assert_eq!(sent["reason"], "屏幕有坏点");
+    assert_eq!(refund_status(&shop, &first).await.0, "processing");
+
+    // A refund notification with the wrong amount is refused; the right one settles it, once.
+    let built = build(&[
+        Delivery::refund(
+            "EV-refund-amount",
+            "REFUND.SUCCESS",
+            refund_plain(&otn, &first, "SUCCESS", 999, 5_000),
+        ),
+        Delivery::refund(
+            "EV-refund-1",
+            "REFUND.SUCCESS",
+            refund_plain(&otn, &first, "SUCCESS", 1_000, 5_000),
+        ),
+        Delivery::refund(
+            "EV-refund-1",
+            "REFUND.SUCCESS",
+            refund_plain(&otn, &first, "SUCCESS", 1_000, 5_000),
+        ),
+    ])
+    .await;
+    let refund_notify = |i: usize| {
+        post_notification(
+            &shop,
+            wechat_pay::REFUND_NOTIFY_PATH,
+            &built[i].0,
+            &built[i].1,
+        )
+    };
+    assert_refused(refund_notify(0).await, 400).await;
+    assert_eq!(refund_status(&shop, &first).await.0, "processing");
+    assert_eq!(refund_notify(1).await.status(), 204);
+    assert_eq!(
+        refund_status(&shop, &first).await,
+        ("succeeded".to_owned(), Some(format!("503{first}")))
+    );
+    assert_eq!(refund_notify(2).await.status(), 204);
+    assert_eq!(
+        count(
+            shop.db(),
+            "SELECT COUNT(*) FROM payment_notifications WHERE event_type = 'REFUND.SUCCESS'"
+        )
+        .await,
+        1
+    );
+
+    // WeChat Pay refuses the refund outright: it fails, with the reason.
+    let refused = approved_refund(&shop, &order, 500, clock::now()).await;
+    shop.stand.refund_answers.lock().unwrap().push((
+        403,
+        json!({"code": "NOT_ENOUGH", "message": "基本账户余额不足"}),
+    ));
+    send(&shop, &refused).await.unwrap();
+    assert_eq!(refund_status(&shop, &refused).await.0, "failed");
+
+    // WeChat Pay is down: the send fails so the job retries; nothing changes.
+    let retried = approved_refund(&shop, &order, 700, clock::now() - 10 * MINUTE).await;
+    shop.stand
+        .refund_answers
+        .lock()
+        .unwrap()
+        .push((500, json!({"code": "SYSTEM_ERROR", "message": "系统繁忙"})));
+    assert!(send(&shop, &retried).await.is_err());
+    assert_eq!(refund_status(&shop, &retried).await.0, "processing");
+
+    // Its notification never comes; reconciliation asks WeChat Pay and settles it.
+    shop.stand.refunds.lock().unwrap().insert(retried.clone(), {
+        let mut r = refund_plain(&otn, &retried, "SUCCESS", 700, 5_000);
+        r["status"] = json!("SUCCESS");
+        r
+    });
+    let done = wechat_pay::reconcile(&shop.pay(), shop.db(), clock::now())
+        .await
+        .unwrap();
+    assert_eq!(done.refunds_settled, 1);
+    assert_eq!(
+        refund_status(&shop, &retried).await,
+        ("succeeded".to_owned(), Some(format!("503{retried}")))
+    );
+}
