@@ -9,6 +9,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[allow(dead_code)]
+#[path = "../commerce/fixtures.rs"]
+mod fixtures;
 mod standin;
 
 use common::{count, error_code, eventually, TestApp, TestDb};
@@ -149,24 +152,56 @@ async fn payer(shop: &Shop) -> (String, String) {
     (profile, openid)
 }
 
-/// An order waiting for payment of `total_fen`.
-async fn pending_order(shop: &Shop, profile: &str, total_fen: i64) -> String {
-    let id = cove_core::db::new_id();
-    let now = clock::now();
-    sqlx::query(
-        "INSERT INTO orders (id, order_no, channel, status, total_fen, placed_at, profile_id, expires_at) \
-         VALUES ($1, $2, 'mini_program', 'pending_payment', $3, $4, $5, $6)",
+/// An order placed through the store's checkout, waiting for payment of
+/// `price_fen` (one laptop at that price).
+async fn pending_order(shop: &Shop, profile: &str, price_fen: i64) -> String {
+    fixtures::catalog(&shop.app).await;
+    let code = format!("WX{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let sku = fixtures::sku(&shop.app, &code, price_fen, 5).await;
+    let customer = shop.app.customer(profile).await;
+    let placed = fixtures::place(
+        &customer,
+        &format!("key-{code}"),
+        json!([{ "sku_id": sku, "quantity": 1 }]),
     )
-    .bind(&id)
-    .bind(format!("T{}", &uuid::Uuid::now_v7().simple().to_string()[12..]))
-    .bind(total_fen)
-    .bind(now)
-    .bind(profile)
-    .bind(now + 30 * MINUTE)
-    .execute(shop.db().pool())
+    .await;
+    let order = placed["order_id"].as_str().unwrap().to_owned();
+    let total: i64 = sqlx::query_scalar("SELECT total_fen FROM orders WHERE id = $1")
+        .bind(&order)
+        .fetch_one(shop.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(total, price_fen, "the order's payable amount");
+    order
+}
+
+/// The payer joins the membership: its member id.
+async fn join(shop: &Shop, profile: &str) -> String {
+    let phone = format!("139{:08}", rand::random::<u32>() % 100_000_000);
+    let response = shop
+        .app
+        .customer(profile)
+        .await
+        .post(
+            "/api/v1/me/membership",
+            json!({ "name": "韩梅梅", "phone": phone }),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "join");
+    let body: Value = response.json().await.unwrap();
+    body["member"]["id"]
+        .as_str()
+        .or(body["id"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+async fn transitions(shop: &Shop, order: &str) -> i64 {
+    count(
+        shop.db(),
+        &format!("SELECT COUNT(*) FROM order_transitions WHERE order_id = '{order}'"),
+    )
     .await
-    .unwrap();
-    id
 }
 
 async fn order_status(shop: &Shop, order: &str) -> String {
@@ -368,7 +403,10 @@ async fn a_mini_program_customer_pays_and_wechatpayv3_verifies_every_signature()
         "https://shop.example.com/api/v1/pay/wechat/notify"
     );
     assert!(sent["time_expire"].as_str().unwrap().ends_with("+08:00"));
-    assert!(!sent["description"].as_str().unwrap().is_empty());
+    assert!(sent["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Laptop WX"));
     assert_eq!(
         shop.stand.refused.load(std::sync::atomic::Ordering::SeqCst),
         0
@@ -441,7 +479,7 @@ async fn payment_requests_are_refused_without_openid_order_or_configuration() {
     let shop = shop().await;
     // A customer who never signed in through the Mini Program.
     let visitor = shop.app.new_profile().await;
-    let order = pending_order(&shop, &visitor, 100).await;
+    let order = pending_order(&shop, &visitor, 10_000).await;
     let customer = shop.app.customer(&visitor).await;
     let response = customer
         .post(&format!("/api/v1/me/orders/{order}/pay/wechat"), json!({}))
@@ -478,23 +516,24 @@ async fn payment_requests_are_refused_without_openid_order_or_configuration() {
 async fn forged_stale_or_mismatched_notifications_change_nothing() {
     let shop = shop().await;
     let (profile, openid) = payer(&shop).await;
-    let order = pending_order(&shop, &profile, 5_000).await;
+    let order = pending_order(&shop, &profile, 15_000).await;
     pay(&shop, &profile, &order).await;
     let (otn, _) = payment_of(&shop, &order).await;
+    let before = transitions(&shop, &order).await;
 
-    let mut wrong_mchid = transaction(&otn, 5_000, &openid);
+    let mut wrong_mchid = transaction(&otn, 15_000, &openid);
     wrong_mchid["mchid"] = json!("1900000999");
-    let mut wrong_appid = transaction(&otn, 5_000, &openid);
+    let mut wrong_appid = transaction(&otn, 15_000, &openid);
     wrong_appid["appid"] = json!("wx0000000000000000");
-    let mut stale = Delivery::payment("EV-stale", transaction(&otn, 5_000, &openid));
+    let mut stale = Delivery::payment("EV-stale", transaction(&otn, 15_000, &openid));
     stale.timestamp -= 600;
-    let mut unknown_serial = Delivery::payment("EV-serial", transaction(&otn, 5_000, &openid));
+    let mut unknown_serial = Delivery::payment("EV-serial", transaction(&otn, 15_000, &openid));
     unknown_serial.serial = "PUB_KEY_ID_0000000000000024101100397200000999".into();
     let built = build(&[
-        Delivery::payment("EV-tampered", transaction(&otn, 5_000, &openid)),
+        Delivery::payment("EV-tampered", transaction(&otn, 15_000, &openid)),
         unknown_serial,
         stale,
-        Delivery::payment("EV-amount", transaction(&otn, 4_999, &openid)),
+        Delivery::payment("EV-amount", transaction(&otn, 14_999, &openid)),
         Delivery::payment("EV-mchid", wrong_mchid),
         Delivery::payment("EV-appid", wrong_appid),
         Delivery::refund(
@@ -532,14 +571,7 @@ async fn forged_stale_or_mismatched_notifications_change_nothing() {
         count(shop.db(), "SELECT COUNT(*) FROM payment_notifications").await,
         0
     );
-    assert_eq!(
-        count(
-            shop.db(),
-            &format!("SELECT COUNT(*) FROM order_transitions WHERE order_id = '{order}'")
-        )
-        .await,
-        0
-    );
+    assert_eq!(transitions(&shop, &order).await, before);
 
     // The untampered delivery itself is accepted: the refusals were for cause.
     assert_eq!(notify(&shop, &built[0].0, &built[0].1).await.status(), 204);
@@ -550,13 +582,14 @@ async fn forged_stale_or_mismatched_notifications_change_nothing() {
 async fn one_notification_delivered_five_times_at_once_pays_once() {
     let shop = shop().await;
     let (profile, openid) = payer(&shop).await;
-    let order = pending_order(&shop, &profile, 8_800).await;
+    let member_id = join(&shop, &profile).await;
+    let order = pending_order(&shop, &profile, 18_800).await;
     pay(&shop, &profile, &order).await;
     let (otn, _) = payment_of(&shop, &order).await;
 
     // WeChat Pay re-sends the same notification id with fresh signatures.
     let deliveries: Vec<Delivery> = (0..6)
-        .map(|_| Delivery::payment("EV-2026120300000005", transaction(&otn, 8_800, &openid)))
+        .map(|_| Delivery::payment("EV-2026120300000005", transaction(&otn, 18_800, &openid)))
         .collect();
     let built = build(&deliveries).await;
     let shop = Arc::new(shop);
@@ -580,6 +613,23 @@ async fn one_notification_delivered_five_times_at_once_pays_once() {
     )
     .await;
     assert_eq!(paid, 1, "the order was paid more than once");
+    let awards = count(
+        shop.db(),
+        &format!(
+            "SELECT COUNT(*) FROM points_lots WHERE member_id = '{member_id}' AND source = 'order'"
+        ),
+    )
+    .await;
+    assert_eq!(awards, 1, "the purchase earned points more than once");
+    let (on_hand, reserved): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(SUM(s.on_hand) AS BIGINT), CAST(SUM(s.reserved) AS BIGINT) FROM stock_levels s \
+         JOIN order_lines l ON l.sku_id = s.sku_id WHERE l.order_id = $1",
+    )
+    .bind(&order)
+    .fetch_one(shop.db().pool())
+    .await
+    .unwrap();
+    assert_eq!((on_hand, reserved), (4, 0), "the stock left once");
     let outcomes: Vec<String> = sqlx::query_scalar("SELECT outcome FROM payment_notifications")
         .fetch_all(shop.db().pool())
         .await
@@ -587,29 +637,23 @@ async fn one_notification_delivered_five_times_at_once_pays_once() {
     assert_eq!(outcomes, vec!["paid".to_owned()]);
 
     // A later delivery of the processed notification is acknowledged, and changes nothing.
+    let settled = transitions(&shop, &order).await;
     let response = notify(&shop, &built[5].0, &built[5].1).await;
     assert_eq!(response.status(), 204);
-    assert_eq!(
-        count(
-            shop.db(),
-            &format!("SELECT COUNT(*) FROM order_transitions WHERE order_id = '{order}'")
-        )
-        .await,
-        1
-    );
+    assert_eq!(transitions(&shop, &order).await, settled);
 }
 
 #[tokio::test]
 async fn reconciliation_pays_an_order_whose_notification_never_came() {
     let shop = shop().await;
     let (profile, openid) = payer(&shop).await;
-    let paid_quietly = pending_order(&shop, &profile, 2_500).await;
+    let paid_quietly = pending_order(&shop, &profile, 12_500).await;
     pay(&shop, &profile, &paid_quietly).await;
     let (paid_otn, _) = payment_of(&shop, &paid_quietly).await;
-    let abandoned = pending_order(&shop, &profile, 900).await;
+    let abandoned = pending_order(&shop, &profile, 10_900).await;
     pay(&shop, &profile, &abandoned).await;
     let (abandoned_otn, _) = payment_of(&shop, &abandoned).await;
-    let fresh = pending_order(&shop, &profile, 700).await;
+    let fresh = pending_order(&shop, &profile, 10_700).await;
     pay(&shop, &profile, &fresh).await;
 
     // WeChat Pay took the money but its notification was lost; the other
@@ -618,7 +662,7 @@ async fn reconciliation_pays_an_order_whose_notification_never_came() {
         .transactions
         .lock()
         .unwrap()
-        .insert(paid_otn.clone(), transaction(&paid_otn, 2_500, &openid));
+        .insert(paid_otn.clone(), transaction(&paid_otn, 12_500, &openid));
     sqlx::query("UPDATE orders SET status = 'cancelled' WHERE id = $1")
         .bind(&abandoned)
         .execute(shop.db().pool())
@@ -677,8 +721,8 @@ async fn reconciliation_pays_an_order_whose_notification_never_came() {
     assert_eq!(again, wechat_pay::Reconciled::default());
 }
 
-/// An order paid through WeChat Pay: (order, out_trade_no).
-async fn paid_order(shop: &Shop, total_fen: i64) -> (String, String) {
+/// An order paid through WeChat Pay: (order, out_trade_no, payer's profile).
+async fn paid_order(shop: &Shop, total_fen: i64) -> (String, String, String) {
     let (profile, openid) = payer(shop).await;
     let order = pending_order(shop, &profile, total_fen).await;
     pay(shop, &profile, &order).await;
@@ -691,7 +735,7 @@ async fn paid_order(shop: &Shop, total_fen: i64) -> (String, String) {
     .await;
     assert_eq!(notify(shop, &built[0].0, &built[0].1).await.status(), 204);
     assert_eq!(order_status(shop, &order).await, "paid");
-    (order, otn)
+    (order, otn, profile)
 }
 
 /// An approved refund of `amount_fen` waiting to be sent: its out_refund_no.
@@ -747,7 +791,7 @@ fn refund_plain(otn: &str, out_refund_no: &str, status: &str, refund: i64, total
 #[tokio::test]
 async fn refunds_are_sent_then_settled_by_notification_or_by_query() {
     let shop = shop().await;
-    let (order, otn) = paid_order(&shop, 5_000).await;
+    let (order, otn, _) = paid_order(&shop, 15_000).await;
 
     // Sent: WeChat Pay takes it (PROCESSING); the refund waits for the notification.
     let first = approved_refund(&shop, &order, 1_000, clock::now()).await;
@@ -757,7 +801,7 @@ async fn refunds_are_sent_then_settled_by_notification_or_by_query() {
     assert_eq!(sent["out_refund_no"], first.as_str());
     assert_eq!(
         sent["amount"],
-        json!({"refund": 1_000, "total": 5_000, "currency": "CNY"})
+        json!({"refund": 1_000, "total": 15_000, "currency": "CNY"})
     );
     assert_eq!(
         sent["notify_url"],
@@ -771,17 +815,17 @@ async fn refunds_are_sent_then_settled_by_notification_or_by_query() {
         Delivery::refund(
             "EV-refund-amount",
             "REFUND.SUCCESS",
-            refund_plain(&otn, &first, "SUCCESS", 999, 5_000),
+            refund_plain(&otn, &first, "SUCCESS", 999, 15_000),
         ),
         Delivery::refund(
             "EV-refund-1",
             "REFUND.SUCCESS",
-            refund_plain(&otn, &first, "SUCCESS", 1_000, 5_000),
+            refund_plain(&otn, &first, "SUCCESS", 1_000, 15_000),
         ),
         Delivery::refund(
             "EV-refund-1",
             "REFUND.SUCCESS",
-            refund_plain(&otn, &first, "SUCCESS", 1_000, 5_000),
+            refund_plain(&otn, &first, "SUCCESS", 1_000, 15_000),
         ),
     ])
     .await;
@@ -831,7 +875,7 @@ async fn refunds_are_sent_then_settled_by_notification_or_by_query() {
 
     // Its notification never comes; reconciliation asks WeChat Pay and settles it.
     shop.stand.refunds.lock().unwrap().insert(retried.clone(), {
-        let mut r = refund_plain(&otn, &retried, "SUCCESS", 700, 5_000);
+        let mut r = refund_plain(&otn, &retried, "SUCCESS", 700, 15_000);
         r["status"] = json!("SUCCESS");
         r
     });
@@ -843,4 +887,68 @@ async fn refunds_are_sent_then_settled_by_notification_or_by_query() {
         refund_status(&shop, &retried).await,
         ("succeeded".to_owned(), Some(format!("503{retried}")))
     );
+}
+
+#[tokio::test]
+async fn an_approved_refund_reaches_wechat_pay_through_the_job_and_its_notification_refunds_the_order(
+) {
+    let shop = shop().await;
+    let (order, otn, profile) = paid_order(&shop, 16_000).await;
+    let customer = shop.app.customer(&profile).await;
+    let response = customer
+        .post(
+            &format!("/api/v1/me/orders/{order}/refund"),
+            json!({ "reason": "不想要了" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let refund: Value = response.json().await.unwrap();
+    let refund_id = refund["id"].as_str().unwrap().to_owned();
+    let out_refund_no = refund["out_refund_no"].as_str().unwrap().to_owned();
+    let manager = shop.app.user("store_manager", None).await;
+    let response = manager
+        .post(&format!("/api/v1/refunds/{refund_id}/approve"), json!({}))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // The refund.send job hands it to WeChat Pay, signed.
+    let stand = shop.stand.clone();
+    assert!(
+        eventually(20, || {
+            let stand = stand.clone();
+            async move { !stand.refund_requests.lock().unwrap().is_empty() }
+        })
+        .await,
+        "the refund was never sent"
+    );
+    let sent = shop.stand.refund_requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["out_trade_no"], otn.as_str());
+    assert_eq!(sent["out_refund_no"], out_refund_no.as_str());
+    assert_eq!(
+        sent["amount"],
+        json!({"refund": 16_000, "total": 16_000, "currency": "CNY"})
+    );
+    assert_eq!(
+        shop.stand.refused.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    assert_eq!(refund_status(&shop, &out_refund_no).await.0, "processing");
+
+    // WeChat Pay's refund notification completes it: the order is refunded.
+    let built = build(&[Delivery::refund(
+        "EV-refund-full",
+        "REFUND.SUCCESS",
+        refund_plain(&otn, &out_refund_no, "SUCCESS", 16_000, 16_000),
+    )])
+    .await;
+    let response = post_notification(
+        &shop,
+        wechat_pay::REFUND_NOTIFY_PATH,
+        &built[0].0,
+        &built[0].1,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(refund_status(&shop, &out_refund_no).await.0, "succeeded");
+    assert_eq!(order_status(&shop, &order).await, "refunded");
 }
