@@ -55,7 +55,7 @@ fn configured(state: &AppState) -> Option<Arc<WechatPay>> {
 /// Pays a pending order of the signed-in customer with WeChat Pay (JSAPI):
 /// answers the signed `wx.requestPayment` parameters. Calling it again reuses
 /// the same prepay.
-#[utoipa::path(post, path = "/api/v1/me/orders/{order_id}/pay/wechat", tag = "commerce",
+#[utoipa::path(post, path = "/api/v1/me/orders/{order_id}/pay/wechat", tag = "store",
     params(("order_id" = String, Path)),
     responses((status = 200, body = PayParams),
         (status = 400, description = "`wechat_openid_missing`: not signed in with the Mini Program", body = ErrorBody),
@@ -114,7 +114,7 @@ async fn receive(state: &AppState, kind: NotifyKind, headers: &HeaderMap, body: 
 
 /// WeChat Pay payment notification (`TRANSACTION.SUCCESS`): verified against
 /// the raw body, decrypted, checked against the payment and applied once.
-#[utoipa::path(post, path = "/api/v1/pay/wechat/notify", tag = "commerce",
+#[utoipa::path(post, path = "/api/v1/pay/wechat/notify", tag = "store",
     request_body(content = String, content_type = "application/json"),
     responses((status = 204, description = "accepted (also for a repeat)"),
         (status = 400, description = "`{\"code\":\"FAIL\"}`: does not match the payment"),
@@ -126,7 +126,7 @@ async fn notify(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 
 /// WeChat Pay refund notification (`REFUND.SUCCESS`, `REFUND.ABNORMAL`,
 /// `REFUND.CLOSED`).
-#[utoipa::path(post, path = "/api/v1/pay/wechat/refund-notify", tag = "commerce",
+#[utoipa::path(post, path = "/api/v1/pay/wechat/refund-notify", tag = "store",
     request_body(content = String, content_type = "application/json"),
     responses((status = 204, description = "accepted (also for a repeat)"),
         (status = 400, description = "`{\"code\":\"FAIL\"}`: does not match the refund"),

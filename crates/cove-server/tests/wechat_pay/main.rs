@@ -95,13 +95,20 @@ impl Shop {
 /// Cove with WeChat Pay enabled against a fresh stand-in; keys are read from
 /// files named in the configuration, as in production.
 async fn shop() -> Shop {
+    shop_verifying_with(None).await
+}
+
+/// As [`shop`]; `Some(certificate PEM)` verifies WeChat Pay by a platform
+/// certificate (legacy mode) instead of the WeChat Pay public key.
+async fn shop_verifying_with(certificate: Option<(&str, &str)>) -> Shop {
     let k = keys();
+    let serial = certificate.map_or(PUB_KEY_ID, |(serial, _)| serial);
     let stand = PayStand::new(
         MCHID,
         SERIAL,
         RsaPublicKey::from(&k.merchant),
-        MerchantSigner::new(MCHID, PUB_KEY_ID, k.wechat.clone()),
-        PUB_KEY_ID,
+        MerchantSigner::new(MCHID, serial, k.wechat.clone()),
+        serial,
     );
     let base = stand.serve().await;
     let files = tempfile::tempdir().unwrap();
@@ -121,10 +128,17 @@ async fn shop() -> Shop {
         serial_no: SERIAL.into(),
         private_key_file: Some(write("apiclient_key.pem", &k.merchant_pem)),
         api_v3_key_file: Some(write("apiv3.key", &format!("{APIV3_KEY}\n"))),
-        public_key_file: Some(write("pub_key.pem", &k.wechat_public_pem)),
-        public_key_id: Some(PUB_KEY_ID.into()),
         ..Default::default()
     };
+    match certificate {
+        Some((_, pem)) => {
+            config.wechat_pay.platform_cert_files = vec![write("wechatpay_cert.pem", pem)];
+        }
+        None => {
+            config.wechat_pay.public_key_file = Some(write("pub_key.pem", &k.wechat_public_pem));
+            config.wechat_pay.public_key_id = Some(PUB_KEY_ID.into());
+        }
+    }
     let app = TestApp::start(config, Registry::new()).await;
     Shop {
         app,
@@ -723,16 +737,23 @@ async fn reconciliation_pays_an_order_whose_notification_never_came() {
 
 /// An order paid through WeChat Pay: (order, out_trade_no, payer's profile).
 async fn paid_order(shop: &Shop, total_fen: i64) -> (String, String, String) {
+    paid_order_with_serial(shop, total_fen, PUB_KEY_ID).await
+}
+
+/// As [`paid_order`], the notification signed under `serial`.
+async fn paid_order_with_serial(
+    shop: &Shop,
+    total_fen: i64,
+    serial: &str,
+) -> (String, String, String) {
     let (profile, openid) = payer(shop).await;
     let order = pending_order(shop, &profile, total_fen).await;
     pay(shop, &profile, &order).await;
     let (otn, _) = payment_of(shop, &order).await;
     let id = format!("EV-{}", uuid::Uuid::now_v7().simple());
-    let built = build(&[Delivery::payment(
-        &id,
-        transaction(&otn, total_fen, &openid),
-    )])
-    .await;
+    let mut delivery = Delivery::payment(&id, transaction(&otn, total_fen, &openid));
+    delivery.serial = serial.to_owned();
+    let built = build(&[delivery]).await;
     assert_eq!(notify(shop, &built[0].0, &built[0].1).await.status(), 204);
     assert_eq!(order_status(shop, &order).await, "paid");
     (order, otn, profile)
@@ -951,4 +972,30 @@ async fn an_approved_refund_reaches_wechat_pay_through_the_job_and_its_notificat
     assert_eq!(response.status(), 204);
     assert_eq!(refund_status(&shop, &out_refund_no).await.0, "succeeded");
     assert_eq!(order_status(&shop, &order).await, "refunded");
+}
+
+#[tokio::test]
+async fn a_merchant_on_platform_certificates_verifies_by_certificate_serial() {
+    const CERT_SERIAL: &str = "5A2C9F8E7D6B4A31";
+    let cert = py(json!([{ "op": "certificate", "serial_hex": CERT_SERIAL,
+        "private_key_pem": keys().wechat_pem }]))
+    .await
+    .remove(0);
+    let shop = shop_verifying_with(Some((CERT_SERIAL, cert.as_str().unwrap()))).await;
+    let (order, otn, _) = paid_order_with_serial(&shop, 11_000, CERT_SERIAL).await;
+    assert_eq!(order_status(&shop, &order).await, "paid");
+
+    // The public key id is unknown to this merchant.
+    let (profile, openid) = payer(&shop).await;
+    let other = pending_order(&shop, &profile, 11_000).await;
+    pay(&shop, &profile, &other).await;
+    let (other_otn, _) = payment_of(&shop, &other).await;
+    assert_ne!(other_otn, otn);
+    let built = build(&[Delivery::payment(
+        "EV-by-public-key",
+        transaction(&other_otn, 11_000, &openid),
+    )])
+    .await;
+    assert_refused(notify(&shop, &built[0].0, &built[0].1).await, 401).await;
+    assert_eq!(order_status(&shop, &other).await, "pending_payment");
 }
