@@ -15,6 +15,7 @@ pub mod membership;
 pub mod service_desk;
 pub mod store;
 pub mod store_member;
+pub mod store_orders;
 pub mod system;
 
 use crate::error::ApiError;
@@ -79,6 +80,11 @@ pub fn router() -> Router<AppState> {
         .route("/service", get(store::service))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))
+        .route("/cart", get(store_orders::cart_page))
+        .route("/checkout", get(store_orders::checkout_page))
+        .route("/pay/sandbox/{payment_id}", get(store_orders::pay_page))
+        .route("/orders", get(store_orders::orders_page))
+        .route("/orders/{id}", get(store_orders::order_page))
         .route("/d/{tag}", get(device::page))
 }
 
