@@ -524,6 +524,11 @@ async fn payment_requests_are_refused_without_openid_order_or_configuration() {
         .post("/api/v1/me/orders/x/pay/wechat", json!({}))
         .await;
     assert_eq!(error_code(response, 503).await, "wechat_pay_disabled");
+
+    // Reconciliation is scheduled only where WeChat Pay is configured.
+    let scheduled = "SELECT COUNT(*) FROM schedules WHERE kind = 'payments.reconcile'";
+    assert_eq!(count(shop.db(), scheduled).await, 1);
+    assert_eq!(count(plain.db(), scheduled).await, 0);
 }
 
 #[tokio::test]
@@ -998,4 +1003,50 @@ async fn a_merchant_on_platform_certificates_verifies_by_certificate_serial() {
     .await;
     assert_refused(notify(&shop, &built[0].0, &built[0].1).await, 401).await;
     assert_eq!(order_status(&shop, &other).await, "pending_payment");
+}
+
+#[tokio::test]
+async fn money_that_arrives_after_the_order_was_cancelled_goes_back_through_wechat_pay() {
+    let shop = shop().await;
+    let (profile, openid) = payer(&shop).await;
+    let order = pending_order(&shop, &profile, 13_000).await;
+    pay(&shop, &profile, &order).await;
+    let (otn, _) = payment_of(&shop, &order).await;
+    let customer = shop.app.customer(&profile).await;
+    let response = customer
+        .post(&format!("/api/v1/me/orders/{order}/cancel"), json!({}))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // The customer had already paid in WeChat: the notification comes late.
+    let built = build(&[Delivery::payment(
+        "EV-late",
+        transaction(&otn, 13_000, &openid),
+    )])
+    .await;
+    assert_eq!(notify(&shop, &built[0].0, &built[0].1).await.status(), 204);
+    let outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM payment_notifications WHERE id = 'EV-late'")
+            .fetch_one(shop.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(outcome, "refunded_late");
+    assert_eq!(order_status(&shop, &order).await, "cancelled");
+
+    // The automatic full refund is sent to WeChat Pay by the refund job.
+    let stand = shop.stand.clone();
+    assert!(
+        eventually(20, || {
+            let stand = stand.clone();
+            async move { !stand.refund_requests.lock().unwrap().is_empty() }
+        })
+        .await,
+        "the late payment was never refunded"
+    );
+    let sent = shop.stand.refund_requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["out_trade_no"], otn.as_str());
+    assert_eq!(
+        sent["amount"],
+        json!({"refund": 13_000, "total": 13_000, "currency": "CNY"})
+    );
 }
