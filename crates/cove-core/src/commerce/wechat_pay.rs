@@ -201,7 +201,7 @@ async fn description(db: &Db, order_id: &str, order_no: &str) -> Result<String> 
         .collect::<Vec<_>>()
         .join(", ");
     if text.is_empty() {
-        text = format!("Order {order_no}");
+        text = format!("订单 {order_no}");
     }
     if text.chars().count() > 127 {
         text = text.chars().take(126).collect::<String>() + "…";
