@@ -22,3 +22,4 @@ pub mod pricing;
 pub mod promotions;
 pub mod refunds;
 pub mod stock;
+pub mod wechat_pay;

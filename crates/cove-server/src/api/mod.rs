@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod membership;
 pub mod network;
 pub mod orders;
+pub mod pay_wechat;
 pub mod service;
 pub mod service_store;
 pub mod store;
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(service_store::router())
         .merge(store::router())
         .merge(orders::router())
+        .merge(pay_wechat::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.
