@@ -11,5 +11,8 @@
 //!   [`wechat_pay`]: WeChat Pay v3 as a provider.
 
 pub mod catalog;
+pub mod catalog_csv;
+pub mod inventory;
 pub mod pricing;
+pub mod products;
 pub mod stock;

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
 pub mod audiences;
+pub mod catalog;
 pub mod channels;
 pub mod computed_traits;
 pub mod ingest;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(membership::router())
         .merge(service::router())
         .merge(service_store::router())
+        .merge(catalog::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.
