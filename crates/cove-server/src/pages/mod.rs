@@ -76,6 +76,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
+        .route("/c/{code}", get(store::product_list))
+        .route("/search", get(store::search))
+        .route("/p/{code}", get(store::product_page))
         .route("/service", get(store::service))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))
@@ -135,7 +138,7 @@ pub fn login_location(path_and_query: &str) -> String {
     )
 }
 
-fn percent_encode_component(s: &str) -> String {
+pub(crate) fn percent_encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
