@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod channels;
+pub mod commerce_catalog;
 pub mod console;
 pub mod device;
 pub mod i18n;
@@ -73,6 +74,16 @@ pub fn router() -> Router<AppState> {
             post(audience::live_count),
         )
         .route("/admin/audience/profiles/{id}", get(audience::profile_page))
+        .route("/admin/commerce", get(commerce_catalog::index))
+        .route(
+            "/admin/commerce/products",
+            get(commerce_catalog::products_page),
+        )
+        .route(
+            "/admin/commerce/products/{code}",
+            get(commerce_catalog::product_page),
+        )
+        .route("/admin/commerce/stock", get(commerce_catalog::stock_page))
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))

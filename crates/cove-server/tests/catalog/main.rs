@@ -792,3 +792,68 @@ async fn stock_changes_are_movements_and_never_go_below_reserved() {
         "unknown_store"
     );
 }
+
+#[tokio::test]
+async fn console_pages_show_the_catalog_and_stock() {
+    let (app, _db) = TestApp::spawn().await;
+    let s = app.user("store_manager", None).await;
+    seed(&app, &s).await;
+    let opt =
+        json!({ "code": "4070", "name_zh": "RTX 4070", "name_en": "RTX 4070", "is_default": true });
+    ok(s.post(
+        "/api/v1/catalog/products/NB-STORM/option-groups/gpu/options",
+        opt,
+    )
+    .await)
+    .await;
+
+    let body = s
+        .get("/admin/commerce/products?q=storm")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("data-product=\"NB-STORM\"") && !body.contains("data-product=\"NB-X14\"")
+    );
+    assert!(body.contains("id=\"create-product\"") && body.contains("id=\"import-products\""));
+    let body = s
+        .get("/admin/commerce/products?status=draft")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains("data-product=\"NB-STORM\""));
+    let body = s
+        .get("/admin/commerce/products/NB-STORM")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("data-group=\"gpu\"")
+            && body.contains("data-option=\"4070\"")
+            && body.contains("id=\"add-rule\"")
+    );
+    let body = s
+        .get("/admin/commerce/stock?sku=MOUSE")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("data-sku=\"MOUSE\"") && !body.contains("data-sku=\"RAM\""));
+    assert!(body.contains("id=\"low-stock\"") && body.contains("RAM-32"));
+    assert_eq!(s.get("/admin/commerce/products/NOPE").await.status(), 404);
+
+    // Readers see the pages without the forms; others are refused.
+    let marketing = app.user("marketing", None).await;
+    let body = marketing
+        .get("/admin/commerce/products")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("data-product=\"NB-STORM\"") && !body.contains("id=\"create-product\""));
+    let engineer = app.user("field_engineer", None).await;
+    assert_eq!(engineer.get("/admin/commerce/stock").await.status(), 403);
+}
