@@ -195,11 +195,14 @@ struct Checked {
     sku: skus::SkuInput,
 }
 
+/// Rows with their line numbers.
+type Numbered<T> = Vec<(usize, T)>;
+
 /// Reads the rows of `text`, numbered by line (the header is line 1).
 fn read_rows<T: serde::de::DeserializeOwned>(
     text: &str,
     required: &[&str],
-) -> Result<(Vec<(usize, T)>, Vec<RowError>)> {
+) -> Result<(Numbered<T>, Vec<RowError>)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
