@@ -255,6 +255,9 @@ pub struct Adjustment {
     /// Units added (a receipt) or removed (damage), non-zero.
     pub delta: i64,
     pub reason: String,
+    /// The document behind the change (a delivery note, a damage report).
+    /// It is also the idempotency key: a retried adjustment with the same
+    /// SKU, location, reason and reference is applied once.
     #[serde(default)]
     pub reference: Option<String>,
 }
@@ -324,6 +327,11 @@ pub async fn adjust(conn: &mut Conn, actor: &Actor, a: &Adjustment) -> Result<Le
         ));
     }
     let (sku_id, location_id, _, _) = lock_level(conn, &a.sku, &a.location).await?;
+    if let Some(reference) = a.reference.as_deref().filter(|r| !r.is_empty()) {
+        if applied(conn, &sku_id, &location_id, &a.reason, reference).await? {
+            return level(conn, &sku_id, &location_id).await;
+        }
+    }
     apply(
         conn,
         actor,
@@ -335,6 +343,25 @@ pub async fn adjust(conn: &mut Conn, actor: &Actor, a: &Adjustment) -> Result<Le
     )
     .await?;
     level(conn, &sku_id, &location_id).await
+}
+
+async fn applied(
+    conn: &mut Conn,
+    sku_id: &str,
+    location_id: &str,
+    reason: &str,
+    reference: &str,
+) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stock_movements WHERE sku_id = $1 AND location_id = $2 AND reason = $3 AND reference = $4",
+    )
+    .bind(sku_id)
+    .bind(location_id)
+    .bind(reason)
+    .bind(reference)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Sets on hand to a counted figure; the difference is the movement.

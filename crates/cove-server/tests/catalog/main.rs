@@ -655,6 +655,11 @@ async fn stock_changes_are_movements_and_never_go_below_reserved() {
         (level["on_hand"].as_i64(), level["sellable"].as_i64()),
         (Some(50), Some(50))
     );
+    let again = ok(s
+        .post("/api/v1/catalog/stock/adjust", adjust(20, "receipt"))
+        .await)
+    .await;
+    assert_eq!(again["on_hand"], 50, "a retried receipt is applied once");
     assert_eq!(
         error_code(
             s.post("/api/v1/catalog/stock/adjust", adjust(-1, "receipt"))
