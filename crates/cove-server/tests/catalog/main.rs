@@ -862,3 +862,46 @@ async fn console_pages_show_the_catalog_and_stock() {
     let engineer = app.user("field_engineer", None).await;
     assert_eq!(engineer.get("/admin/commerce/stock").await.status(), 403);
 }
+
+#[tokio::test]
+async fn concurrent_removals_never_take_stock_below_reserved() {
+    let (app, _db) = TestApp::spawn().await;
+    let s = app.user("store_manager", None).await;
+    seed(&app, &s).await;
+    let db = app.db();
+    // 30 on hand, 20 reserved: 10 units may go, whoever asks first.
+    sqlx::query("UPDATE stock_levels SET reserved = 20 WHERE sku_id = (SELECT id FROM skus WHERE code = 'MOUSE')")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let before = count(db, "SELECT COUNT(*) FROM stock_movements").await;
+    let tries = (0..16).map(|i| {
+        s.post(
+            "/api/v1/catalog/stock/adjust",
+            json!({ "sku": "MOUSE", "location": "WH", "delta": -1, "reason": "damage", "reference": format!("DMG-{i}") }),
+        )
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(tries)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(db, "SELECT on_hand FROM stock_levels k JOIN skus s ON s.id = k.sku_id WHERE s.code = 'MOUSE'").await,
+        20
+    );
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM stock_movements").await,
+        before + 10
+    );
+}
