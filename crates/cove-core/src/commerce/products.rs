@@ -622,13 +622,14 @@ pub async fn update(
     }
     update_row(conn, &current.id, &category_id, &next, clock::now()).await?;
     let product = get_by_id(conn, &current.id).await?;
+    let (before, after) = changed(&current, &product);
     audit::record(
         conn,
         actor,
         "catalog.product.update",
         "product",
         Some(&product.id),
-        json!({ "code": code, "before": changed(&current, &product).0, "after": changed(&current, &product).1 }),
+        json!({ "code": code, "before": before, "after": after }),
     )
     .await?;
     Ok(product)
