@@ -155,6 +155,7 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
     let calendar = calendar::Calendar::new(now)?;
     let products = catalog::seed(db, calendar.start).await?;
     let network = network::Network::load(db).await?;
+    catalog::seed_commerce(db, &products, calendar.start).await?;
     phases.push(("catalog".to_owned(), t.elapsed()));
     let world = history::World {
         pickers: customers::Pickers::new(&network, options.seed)?,

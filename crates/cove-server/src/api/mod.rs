@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
 pub mod audiences;
+pub mod catalog;
 pub mod channels;
 pub mod computed_traits;
 pub mod ingest;
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(store::router())
         .merge(orders::router())
         .merge(pay_wechat::router())
+        .merge(catalog::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

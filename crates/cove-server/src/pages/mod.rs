@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod channels;
+pub mod commerce_catalog;
 pub mod console;
 pub mod device;
 pub mod i18n;
@@ -74,9 +75,22 @@ pub fn router() -> Router<AppState> {
             post(audience::live_count),
         )
         .route("/admin/audience/profiles/{id}", get(audience::profile_page))
+        .route("/admin/commerce", get(commerce_catalog::index))
+        .route(
+            "/admin/commerce/products",
+            get(commerce_catalog::products_page),
+        )
+        .route(
+            "/admin/commerce/products/{code}",
+            get(commerce_catalog::product_page),
+        )
+        .route("/admin/commerce/stock", get(commerce_catalog::stock_page))
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
+        .route("/c/{code}", get(store::product_list))
+        .route("/search", get(store::search))
+        .route("/p/{code}", get(store::product_page))
         .route("/service", get(store::service))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))
@@ -141,7 +155,7 @@ pub fn login_location(path_and_query: &str) -> String {
     )
 }
 
-fn percent_encode_component(s: &str) -> String {
+pub(crate) fn percent_encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
