@@ -12,4 +12,5 @@
 
 pub mod catalog;
 pub mod pricing;
+pub mod promotions;
 pub mod stock;

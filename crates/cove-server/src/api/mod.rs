@@ -6,6 +6,7 @@ pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
+pub mod promotions;
 pub mod service;
 pub mod service_store;
 pub mod system;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(membership::router())
         .merge(service::router())
         .merge(service_store::router())
+        .merge(promotions::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

@@ -1,0 +1,1 @@
+//! The console's promotions page and the storefront's coupon page.

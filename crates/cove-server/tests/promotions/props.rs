@@ -1,0 +1,248 @@
+//! Properties of how discounts combine, for arbitrary carts, flash sales,
+//! promotions and coupons: the total never exceeds the subtotal, no line is
+//! discounted below zero, allocations sum exactly, percent caps hold, and a
+//! coupon never applies below its threshold.
+
+use cove_core::commerce::pricing::{DiscountKind, PricingLine};
+use cove_core::commerce::promotions::combine::{compute, CouponRule, FlashItem, PromotionRule};
+use cove_core::commerce::promotions::{CouponKind, PromotionKind, Scope, ThresholdRule};
+use proptest::prelude::*;
+
+fn arb_line() -> impl Strategy<Value = PricingLine> {
+    (0..4usize, 0..6i64, 0..800_000i64, any::<bool>()).prop_map(
+        |(p, quantity, unit, configured)| PricingLine {
+            product_id: format!("p{p}"),
+            sku_id: format!("s{p}"),
+            category_code: if p < 2 { "pc".into() } else { "acc".into() },
+            quantity,
+            list_unit_fen: unit,
+            unit_fen: unit,
+            configured,
+        },
+    )
+}
+
+fn arb_scope() -> impl Strategy<Value = Scope> {
+    prop_oneof![
+        Just(Scope::All),
+        (0..4usize).prop_map(|p| Scope::Products(vec![format!("p{p}")])),
+        Just(Scope::Categories(vec!["acc".into()])),
+        Just(Scope::Tiers(vec!["gold".into()])),
+    ]
+}
+
+fn arb_rules() -> impl Strategy<Value = Vec<ThresholdRule>> {
+    prop::collection::vec((1..2_000_000i64, 1..300_000i64), 1..4).prop_map(|steps| {
+        steps
+            .into_iter()
+            .map(|(t, off)| ThresholdRule {
+                threshold_fen: t,
+                off_fen: off.min(t),
+            })
+            .collect()
+    })
+}
+
+fn arb_promotion() -> impl Strategy<Value = PromotionRule> {
+    (
+        (0..1000u32, any::<bool>(), arb_rules(), any::<bool>()),
+        (1..100i64, prop::option::of(1..200_000i64), arb_scope()),
+        (
+            -5..5i64,
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of(0..300_000i64),
+        ),
+    )
+        .prop_map(
+            |(
+                (id, pct, rules, every),
+                (percent, cap_fen, scope),
+                (priority, exclusive, stack, budget),
+            )| {
+                let every = every && rules.len() == 1;
+                PromotionRule {
+                    id: format!("promo{id}"),
+                    name: format!("promo{id}"),
+                    kind: if pct {
+                        PromotionKind::PercentOff
+                    } else {
+                        PromotionKind::ThresholdAmountOff
+                    },
+                    rules,
+                    every_threshold: every,
+                    percent,
+                    cap_fen,
+                    scope,
+                    priority,
+                    exclusive,
+                    stackable_with_coupons: stack,
+                    budget_left: budget,
+                }
+            },
+        )
+}
+
+fn arb_coupon() -> impl Strategy<Value = CouponRule> {
+    (
+        any::<bool>(),
+        1..500_000i64,
+        1..100i64,
+        prop::option::of(1..100_000i64),
+        0..1_500_000i64,
+        arb_scope(),
+        any::<bool>(),
+        prop::option::of(0..400_000i64),
+    )
+        .prop_map(
+            |(pct, amount_fen, percent, cap_fen, threshold_fen, scope, stack, budget)| CouponRule {
+                coupon_id: "coupon".into(),
+                name: "coupon".into(),
+                kind: if pct {
+                    CouponKind::PercentOff
+                } else {
+                    CouponKind::AmountOff
+                },
+                amount_fen,
+                percent,
+                cap_fen,
+                threshold_fen,
+                scope,
+                stackable_with_promotions: stack,
+                budget_left: budget,
+            },
+        )
+}
+
+fn arb_flash() -> impl Strategy<Value = Vec<FlashItem>> {
+    prop::collection::vec((0..4usize, 0..800_000i64, 1..4i64, 0..3i64), 0..3).prop_map(|items| {
+        items
+            .into_iter()
+            .map(|(p, price, limit, bought)| FlashItem {
+                sale_id: "sale".into(),
+                sale_name: "sale".into(),
+                item_id: format!("item{p}"),
+                sku_id: format!("s{p}"),
+                price_fen: price,
+                per_person_limit: limit,
+                bought,
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn discounts_stay_within_the_lines(
+        lines in prop::collection::vec(arb_line(), 1..6),
+        flash in arb_flash(),
+        promotions in prop::collection::vec(arb_promotion(), 0..4),
+        coupon in prop::option::of(arb_coupon()),
+        gold in any::<bool>(),
+    ) {
+        let tier = if gold { Some("gold") } else { None };
+        let promotions: Vec<PromotionRule> = promotions
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut p)| {
+                p.id = format!("promo{i}");
+                p
+            })
+            .collect();
+        let Ok(found) = compute(tier, &lines, &flash, &promotions, coupon.as_ref()) else {
+            return Ok(());
+        };
+        let subtotal: i64 = lines.iter().map(|l| l.subtotal_fen()).sum();
+        let total: i64 = found.iter().map(|d| d.amount_fen).sum();
+        prop_assert!(total <= subtotal);
+        let mut taken = vec![0i64; lines.len()];
+        for d in &found {
+            prop_assert!(d.amount_fen >= 0);
+            prop_assert_eq!(d.allocations.iter().map(|a| a.1).sum::<i64>(), d.amount_fen);
+            for (i, a) in &d.allocations {
+                prop_assert!(*a >= 0);
+                taken[*i] += a;
+                prop_assert!(taken[*i] <= lines[*i].subtotal_fen());
+            }
+            match d.kind {
+                DiscountKind::Promotion => {
+                    let p = promotions.iter().find(|p| p.id == d.reference).unwrap();
+                    if p.kind == PromotionKind::PercentOff {
+                        if let Some(cap) = p.cap_fen {
+                            prop_assert!(d.amount_fen <= cap);
+                        }
+                    }
+                    if let Some(budget) = p.budget_left {
+                        prop_assert!(d.amount_fen <= budget);
+                    }
+                    for (i, _) in &d.allocations {
+                        prop_assert!(p.scope.covers(&lines[*i], tier));
+                    }
+                }
+                DiscountKind::Coupon => {
+                    let c = coupon.as_ref().unwrap();
+                    if c.kind == CouponKind::PercentOff {
+                        if let Some(cap) = c.cap_fen {
+                            prop_assert!(d.amount_fen <= cap);
+                        }
+                    } else {
+                        prop_assert!(d.amount_fen <= c.amount_fen);
+                    }
+                    for (i, _) in &d.allocations {
+                        prop_assert!(c.scope.covers(&lines[*i], tier));
+                    }
+                }
+                DiscountKind::FlashSale => {}
+            }
+        }
+        // The coupon comes last: what its eligible lines had left before it
+        // reached its threshold.
+        if let Some(c) = coupon.as_ref() {
+            if let Some(pos) = found.iter().position(|d| d.kind == DiscountKind::Coupon) {
+                let mut before = vec![0i64; lines.len()];
+                let mut flashed = vec![false; lines.len()];
+                for d in &found[..pos] {
+                    for (i, a) in &d.allocations {
+                        before[*i] += a;
+                        if d.kind == DiscountKind::FlashSale {
+                            flashed[*i] = true;
+                        }
+                    }
+                }
+                let eligible: i64 = (0..lines.len())
+                    .filter(|&i| !flashed[i] && c.scope.covers(&lines[i], tier))
+                    .map(|i| lines[i].subtotal_fen() - before[i])
+                    .sum();
+                prop_assert!(eligible >= c.threshold_fen);
+                prop_assert!(found[pos].amount_fen <= eligible);
+            }
+        }
+        // An exclusive promotion that applied stands alone among promotions.
+        let applied: Vec<_> = found.iter().filter(|d| d.kind == DiscountKind::Promotion).collect();
+        if applied.iter().any(|d| promotions.iter().any(|p| p.id == d.reference && p.exclusive)) {
+            prop_assert_eq!(applied.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_coupon_below_its_threshold_is_refused(
+        lines in prop::collection::vec(arb_line(), 1..6),
+        coupon in arb_coupon(),
+    ) {
+        let eligible: i64 = lines
+            .iter()
+            .filter(|l| coupon.scope.covers(l, Some("gold")))
+            .map(|l| l.subtotal_fen())
+            .sum();
+        let result = compute(Some("gold"), &lines, &[], &[], Some(&coupon));
+        if eligible < coupon.threshold_fen {
+            let err = result.unwrap_err();
+            prop_assert!(matches!(
+                err.code().as_ref(),
+                "coupon_threshold_not_met" | "coupon_out_of_scope"
+            ));
+        }
+    }
+}
