@@ -54,6 +54,9 @@ pub struct CouponRule {
     pub budget_left: Option<i64>,
 }
 
+/// A flash sale's id, name and allocations while they are gathered.
+type SaleDiscount = (String, String, Vec<(usize, i64)>);
+
 /// The discounts for `lines`; `promotions` in any order (sorted here by
 /// priority, highest first, ties by id).
 pub fn compute(
@@ -68,7 +71,7 @@ pub fn compute(
     let mut out = Vec::new();
 
     // Flash-sale prices for plain SKUs; one discount per sale.
-    let mut by_sale: Vec<(String, String, Vec<(usize, i64)>)> = Vec::new();
+    let mut by_sale: Vec<SaleDiscount> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if line.configured || line.quantity <= 0 {
             continue;

@@ -89,8 +89,8 @@ impl Scope {
     pub fn covers(&self, line: &PricingLine, tier: Option<&str>) -> bool {
         match self {
             Scope::All => true,
-            Scope::Products(ids) => ids.iter().any(|p| *p == line.product_id),
-            Scope::Categories(codes) => codes.iter().any(|c| *c == line.category_code),
+            Scope::Products(ids) => ids.contains(&line.product_id),
+            Scope::Categories(codes) => codes.contains(&line.category_code),
             Scope::Tiers(tiers) => tier.is_some_and(|t| tiers.iter().any(|x| x == t)),
         }
     }
