@@ -204,6 +204,40 @@ async fn access_follows_roles() {
         count(app.db(), "SELECT COUNT(*) FROM coupon_templates").await,
         3
     );
+
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/promotions/coupon-templates",
+        "/api/v1/promotions/flash-sales/{id}/items/{item_id}",
+        "/api/v1/promotions/results",
+        "/api/v1/me/coupons",
+        "/api/v1/store/flash-sales",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    for schema in [
+        "CouponTemplate",
+        "Promotion",
+        "FlashSale",
+        "ThresholdRule",
+        "CampaignResult",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema].is_object(),
+            "{schema}"
+        );
+    }
 }
 
 #[tokio::test]
