@@ -7,6 +7,8 @@ use cove_core::commerce::pricing::{DiscountKind, PricingLine};
 use cove_core::commerce::promotions::combine::{compute, CouponRule, FlashItem, PromotionRule};
 use cove_core::commerce::promotions::{CouponKind, PromotionKind, Scope, ThresholdRule};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn arb_line() -> impl Strategy<Value = PricingLine> {
     (0..4usize, 0..6i64, 0..800_000i64, any::<bool>()).prop_map(
@@ -115,7 +117,7 @@ fn arb_coupon() -> impl Strategy<Value = CouponRule> {
 }
 
 fn arb_flash() -> impl Strategy<Value = Vec<FlashItem>> {
-    prop::collection::vec((0..4usize, 0..800_000i64, 1..4i64, 0..3i64), 0..3).prop_map(|items| {
+    prop::collection::vec((0..4usize, 0..800_000i64, 5..12i64, 0..2i64), 0..3).prop_map(|items| {
         items
             .into_iter()
             .map(|(p, price, limit, bought)| FlashItem {
@@ -131,17 +133,48 @@ fn arb_flash() -> impl Strategy<Value = Vec<FlashItem>> {
     })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+/// How many cases gave each kind of discount, so the property is seen to
+/// hold over carts where they really apply.
+static FLASH: AtomicUsize = AtomicUsize::new(0);
+static PROMOTION: AtomicUsize = AtomicUsize::new(0);
+static COUPON: AtomicUsize = AtomicUsize::new(0);
 
-    #[test]
-    fn discounts_stay_within_the_lines(
-        lines in prop::collection::vec(arb_line(), 1..6),
-        flash in arb_flash(),
-        promotions in prop::collection::vec(arb_promotion(), 0..4),
-        coupon in prop::option::of(arb_coupon()),
-        gold in any::<bool>(),
-    ) {
+#[test]
+fn discounts_stay_within_the_lines() {
+    let strategy = (
+        prop::collection::vec(arb_line(), 1..6),
+        arb_flash(),
+        prop::collection::vec(arb_promotion(), 0..4),
+        prop::option::of(arb_coupon()),
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 3000,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(lines, flash, promotions, coupon, gold)| {
+            within_the_lines(lines, flash, promotions, coupon, gold)
+        })
+        .unwrap();
+    for (kind, n) in [
+        ("flash", &FLASH),
+        ("promotion", &PROMOTION),
+        ("coupon", &COUPON),
+    ] {
+        let n = n.load(Ordering::Relaxed);
+        assert!(n >= 150, "only {n} of 3000 cases gave a {kind} discount");
+    }
+}
+
+fn within_the_lines(
+    lines: Vec<PricingLine>,
+    flash: Vec<FlashItem>,
+    promotions: Vec<PromotionRule>,
+    coupon: Option<CouponRule>,
+    gold: bool,
+) -> Result<(), TestCaseError> {
+    {
         let tier = if gold { Some("gold") } else { None };
         let promotions: Vec<PromotionRule> = promotions
             .into_iter()
@@ -220,11 +253,32 @@ proptest! {
             }
         }
         // An exclusive promotion that applied stands alone among promotions.
-        let applied: Vec<_> = found.iter().filter(|d| d.kind == DiscountKind::Promotion).collect();
-        if applied.iter().any(|d| promotions.iter().any(|p| p.id == d.reference && p.exclusive)) {
+        let applied: Vec<_> = found
+            .iter()
+            .filter(|d| d.kind == DiscountKind::Promotion)
+            .collect();
+        if applied.iter().any(|d| {
+            promotions
+                .iter()
+                .any(|p| p.id == d.reference && p.exclusive)
+        }) {
             prop_assert_eq!(applied.len(), 1);
         }
+        for (kind, counter) in [
+            (DiscountKind::FlashSale, &FLASH),
+            (DiscountKind::Promotion, &PROMOTION),
+            (DiscountKind::Coupon, &COUPON),
+        ] {
+            if found.iter().any(|d| d.kind == kind) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
     fn a_coupon_below_its_threshold_is_refused(
