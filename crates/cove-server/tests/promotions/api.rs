@@ -546,3 +546,136 @@ async fn staff_run_campaigns_and_customers_see_them() {
     assert_eq!(promo_result["budget_left_fen"], 1000000);
     assert_eq!(promo_result["status"], "ended");
 }
+
+#[tokio::test]
+async fn updates_never_take_back_what_was_given() {
+    let (app, _db) = TestApp::spawn().await;
+    let staff = app.user("store_manager", None).await;
+    let now = clock::now();
+    let skus = catalog(app.db(), now).await;
+    let put = |path: String, body: Value| {
+        staff
+            .client
+            .put(app.url(&path))
+            .header("x-csrf-token", &staff.csrf)
+            .json(&body)
+            .send()
+    };
+    let t: Value = staff
+        .post(
+            "/api/v1/promotions/coupon-templates",
+            with(template(now), "total_quantity", json!(10)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = t["id"].as_str().unwrap();
+    let profiles = vec![app.new_profile().await, app.new_profile().await];
+    let r = staff
+        .post(
+            &format!("/api/v1/promotions/coupon-templates/{id}/issue"),
+            json!({ "profile_ids": profiles }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let path = format!("/api/v1/promotions/coupon-templates/{id}");
+    let r = put(
+        path.clone(),
+        with(template(now), "total_quantity", json!(1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(error_code(r, 400).await, "invalid_quantity");
+    let r = put(path.clone(), with(template(now), "name", json!("新人礼券")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(changed["name"], "新人礼券");
+    assert_eq!(changed["issued_count"], 2);
+    assert_eq!(changed["total_quantity"], Value::Null);
+
+    // A promotion's budget cannot go below what it has spent.
+    let promo = json!({"name": "满减", "kind": "threshold_amount_off",
+        "rules": [{"threshold_fen": 100000, "off_fen": 10000}], "budget_fen": 50000,
+        "starts_at": now - HOUR, "ends_at": now + DAY});
+    let p: Value = staff
+        .post("/api/v1/promotions/discounts", promo.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pid = p["id"].as_str().unwrap();
+    let mut tx = app.db().begin().await.unwrap();
+    sqlx::query("UPDATE promotions SET spent_fen = 30000 WHERE id = $1")
+        .bind(pid)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let r = put(
+        format!("/api/v1/promotions/discounts/{pid}"),
+        with(promo.clone(), "budget_fen", json!(20000)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(error_code(r, 400).await, "invalid_budget");
+    let r = put(
+        format!("/api/v1/promotions/discounts/{pid}"),
+        with(promo, "priority", json!(7)),
+    )
+    .await
+    .unwrap();
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(
+        (p["priority"].as_i64(), p["spent_fen"].as_i64()),
+        (Some(7), Some(30000))
+    );
+
+    // A flash item's pool cannot go below what is sold, nor can a sold item be removed.
+    let sale: Value = staff
+        .post(
+            "/api/v1/promotions/flash-sales",
+            json!({"name": "秒杀", "starts_at": now - HOUR, "ends_at": now + HOUR,
+                "items": [{"sku_id": skus[0].1, "price_fen": 100, "pool": 10}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sale_id = sale["id"].as_str().unwrap();
+    let item_id = sale["items"][0]["id"].as_str().unwrap();
+    let mut tx = app.db().begin().await.unwrap();
+    sqlx::query("UPDATE flash_sale_items SET sold = 6 WHERE id = $1")
+        .bind(item_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let item_path = format!("/api/v1/promotions/flash-sales/{sale_id}/items/{item_id}");
+    let r = put(
+        item_path.clone(),
+        json!({"sku_id": skus[0].1, "price_fen": 100, "pool": 5}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(error_code(r, 400).await, "invalid_pool");
+    let r = staff
+        .client
+        .delete(app.url(&item_path))
+        .header("x-csrf-token", &staff.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r, 409).await, "flash_item_sold");
+    let r = put(
+        format!("/api/v1/promotions/flash-sales/{sale_id}"),
+        json!({"name": "周末秒杀", "starts_at": now - HOUR, "ends_at": now + 2 * HOUR}),
+    )
+    .await
+    .unwrap();
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(s["name"], "周末秒杀");
+    assert_eq!(s["items"][0]["pool"], 10);
+}
