@@ -14,6 +14,7 @@ use crate::error::{ApiResult, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use cove_core::access::{Access, Area};
+use cove_core::audience::domain::{self, DomainEvent};
 use cove_core::clock;
 use cove_core::commerce::promotions::{
     self, coupons, discounts, flash, Campaign, CampaignResult, Coupon, CouponTemplate, FlashSale,
@@ -55,6 +56,25 @@ pub fn require(auth: &Auth, access: Access) -> ApiResult<()> {
         return Ok(());
     }
     auth.require(Area::Commerce, access)
+}
+
+/// Tells analytics and journeys a customer received a coupon.
+pub async fn coupon_event(
+    conn: &mut cove_core::db::Conn,
+    name: &str,
+    coupon: &Coupon,
+    at: cove_core::clock::Micros,
+) -> Result<(), Error> {
+    let event = DomainEvent::new(
+        name,
+        coupon.profile_id.clone(),
+        format!("{name}:{}", coupon.id),
+        json!({ "coupon_id": coupon.id, "template_id": coupon.template_id, "name": coupon.name,
+            "valid_until": coupon.valid_until }),
+        at,
+    );
+    domain::emit(conn, &event).await?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -179,8 +199,11 @@ async fn issue_coupons(
 ) -> ApiResult<Json<Vec<Coupon>>> {
     require(&auth, Access::Write)?;
     let mut tx = state.db.begin().await?;
-    let issued =
-        coupons::issue(&mut tx, &id, &req.profile_ids, &auth.user_id, clock::now()).await?;
+    let now = clock::now();
+    let issued = coupons::issue(&mut tx, &id, &req.profile_ids, &auth.user_id, now).await?;
+    for coupon in &issued {
+        coupon_event(&mut tx, "coupon.issued", coupon, now).await?;
+    }
     audit::record(
         &mut tx,
         &auth.actor(),
@@ -585,7 +608,9 @@ async fn claim_coupon(
     let mut tx = state.db.begin().await?;
     let buyer =
         promotions::buyer(&mut tx, &customer.profile_id, customer.member_id.as_deref()).await?;
-    let coupon = coupons::claim_coupon(&mut tx, &buyer, &req.template_id, clock::now()).await?;
+    let now = clock::now();
+    let coupon = coupons::claim_coupon(&mut tx, &buyer, &req.template_id, now).await?;
+    coupon_event(&mut tx, "coupon.claimed", &coupon, now).await?;
     tx.commit().await?;
     Ok(Json(coupon))
 }

@@ -9,7 +9,7 @@ use super::console::{Console, Nav, Shell};
 use super::i18n::Lang;
 use super::store::{frame, Frame, Tab};
 use super::{html, when, yuan, PageResult};
-use crate::api::promotions::require;
+use crate::api::promotions::{coupon_event, require};
 use crate::customer::CUSTOMER_COOKIE;
 use crate::state::AppState;
 use askama::Template;
@@ -784,15 +784,19 @@ pub async fn issue(
     console.require(Area::Commerce, Access::Read)?;
     require(&console.auth, Access::Write)?;
     let result = async {
+        let now = clock::now();
         let mut tx = state.db.begin().await?;
         let issued = coupons::issue(
             &mut tx,
             &f.template_id,
             &list(&f.profile_ids),
             &console.auth.user_id,
-            clock::now(),
+            now,
         )
         .await?;
+        for coupon in &issued {
+            coupon_event(&mut tx, "coupon.issued", coupon, now).await?;
+        }
         audit::record(
             &mut tx,
             &console.auth.actor(),

@@ -472,6 +472,16 @@ async fn staff_run_campaigns_and_customers_see_them() {
         .unwrap();
     assert_eq!(mine["coupons"].as_array().unwrap().len(), 2);
     assert!(mine["claimable"].as_array().unwrap().is_empty());
+    // Analytics and journeys hear of both.
+    let events = count(
+        app.db(),
+        &format!(
+            "SELECT COUNT(*) FROM raw_events WHERE profile_id = '{profile}' \
+             AND event IN ('coupon.issued', 'coupon.claimed')"
+        ),
+    )
+    .await;
+    assert_eq!(events, 2);
 
     // Pause stops claims; ended is final.
     let welcome_id = welcome["id"].as_str().unwrap();
