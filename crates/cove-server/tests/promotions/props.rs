@@ -300,3 +300,154 @@ proptest! {
         }
     }
 }
+
+/// The same properties through `discounts` itself, with the campaigns read
+/// from the database: a tiered 满减, a capped percent off accessories, an
+/// exclusive gold-member discount, a flash sale and two coupons.
+#[test]
+fn discounts_read_from_the_database_keep_the_properties() {
+    use crate::fixtures::*;
+    use cove_core::commerce::promotions;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let shop = rt.block_on(shop());
+    let now = shop.now;
+    let (coupon_amount, coupon_percent) = rt.block_on(async {
+        let mut manjian = promotion("满减", PromotionKind::ThresholdAmountOff, now);
+        manjian.rules = vec![step(100_000, 10_000), step(200_000, 25_000)];
+        manjian.priority = 10;
+        create_promotion(&shop.db, &manjian, now).await;
+        let mut acc = promotion("配件9折", PromotionKind::PercentOff, now);
+        acc.percent = 10;
+        acc.cap_fen = Some(5_000);
+        acc.priority = 5;
+        acc.scope = "categories".into();
+        acc.scope_values = vec!["acc".into()];
+        create_promotion(&shop.db, &acc, now).await;
+        let mut gold = promotion("金卡8折", PromotionKind::PercentOff, now);
+        gold.percent = 20;
+        gold.cap_fen = Some(30_000);
+        gold.priority = 100;
+        gold.exclusive = true;
+        gold.scope = "tiers".into();
+        gold.scope_values = vec!["gold".into()];
+        create_promotion(&shop.db, &gold, now).await;
+        flash_sale(&shop.db, &shop.mouse.1, 1_000, 1_000, 3, now).await;
+        let mut a = template("满500减50", CouponKind::AmountOff, now);
+        a.amount_fen = 5_000;
+        a.threshold_fen = 50_000;
+        a.stackable_with_promotions = true;
+        let mut p = template("电脑85折", CouponKind::PercentOff, now);
+        p.percent = 15;
+        p.cap_fen = Some(20_000);
+        p.scope = "categories".into();
+        p.scope_values = vec!["pc".into()];
+        p.stackable_with_promotions = true;
+        (
+            coupon_for(&shop.db, &a, "p", now).await,
+            coupon_for(&shop.db, &p, "p", now).await,
+        )
+    });
+    let items = [&shop.laptop, &shop.monitor, &shop.mouse];
+    let strategy = (
+        prop::collection::vec((0..3usize, 0..4i64, any::<bool>()), 1..5),
+        any::<bool>(),
+        0..3usize,
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        ..Config::default()
+    });
+    let applied = AtomicUsize::new(0);
+    runner
+        .run(&strategy, |(picked, gold, which)| {
+            let lines: Vec<PricingLine> = picked
+                .iter()
+                .map(|(i, q, configured)| {
+                    let mut l = line(items[*i], *q);
+                    l.configured = *configured;
+                    l
+                })
+                .collect();
+            let coupon = match which {
+                1 => Some(coupon_amount.as_str()),
+                2 => Some(coupon_percent.as_str()),
+                _ => None,
+            };
+            let found = rt.block_on(async {
+                let mut conn = shop.db.pool().acquire().await.unwrap();
+                promotions::discounts(
+                    &mut conn,
+                    &buyer("p", gold.then_some("gold")),
+                    &lines,
+                    coupon,
+                    now,
+                )
+                .await
+            });
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    prop_assert!(
+                        matches!(
+                            e.code().as_ref(),
+                            "coupon_threshold_not_met"
+                                | "coupon_out_of_scope"
+                                | "flash_sale_limit_reached"
+                        ),
+                        "{}",
+                        e.code()
+                    );
+                    return Ok(());
+                }
+            };
+            if found.iter().any(|d| d.kind == DiscountKind::Coupon) {
+                applied.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut taken = vec![0i64; lines.len()];
+            for d in &found {
+                prop_assert_eq!(d.allocations.iter().map(|a| a.1).sum::<i64>(), d.amount_fen);
+                for (i, a) in &d.allocations {
+                    prop_assert!(*a > 0);
+                    taken[*i] += a;
+                }
+                match d.label.as_str() {
+                    "配件9折" => prop_assert!(d.amount_fen <= 5_000),
+                    "金卡8折" => prop_assert!(d.amount_fen <= 30_000),
+                    "电脑85折" => prop_assert!(d.amount_fen <= 20_000),
+                    "满500减50" => prop_assert!(d.amount_fen <= 5_000),
+                    _ => {}
+                }
+            }
+            for (i, l) in lines.iter().enumerate() {
+                prop_assert!(taken[i] <= l.subtotal_fen());
+            }
+            // The amount coupon's threshold: what its lines had left before it.
+            if let Some(c) = found.iter().find(|d| d.label == "满500减50") {
+                let before: i64 = found
+                    .iter()
+                    .filter(|d| d.kind != DiscountKind::Coupon)
+                    .flat_map(|d| d.allocations.iter())
+                    .filter(|(i, _)| !flash_line(&found, *i))
+                    .map(|(_, a)| a)
+                    .sum();
+                let eligible: i64 = (0..lines.len())
+                    .filter(|&i| !flash_line(&found, i))
+                    .map(|i| lines[i].subtotal_fen())
+                    .sum();
+                prop_assert!(eligible - before >= 50_000);
+                prop_assert!(c.amount_fen == 5_000);
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        applied.load(Ordering::Relaxed) >= 20,
+        "coupons rarely applied"
+    );
+}
+
+fn flash_line(found: &[cove_core::commerce::pricing::Discount], i: usize) -> bool {
+    found
+        .iter()
+        .any(|d| d.kind == DiscountKind::FlashSale && d.allocations.iter().any(|a| a.0 == i))
+}
