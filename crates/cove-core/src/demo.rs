@@ -12,6 +12,7 @@ mod history;
 mod membership;
 mod network;
 mod orders;
+mod promotions;
 mod team;
 #[cfg(test)]
 mod tests;
@@ -177,6 +178,9 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
     let t = Instant::now();
     membership::seed(db, now).await?;
     phases.push(("membership".to_owned(), t.elapsed()));
+    let t = Instant::now();
+    promotions::seed(db, now).await?;
+    phases.push(("promotions".to_owned(), t.elapsed()));
     Ok(phases)
 }
 

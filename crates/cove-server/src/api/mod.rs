@@ -9,6 +9,7 @@ pub mod membership;
 pub mod network;
 pub mod orders;
 pub mod pay_wechat;
+pub mod promotions;
 pub mod service;
 pub mod service_store;
 pub mod store;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(pay_wechat::router())
         .merge(catalog::router())
+        .merge(promotions::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

@@ -7,6 +7,7 @@
 pub mod audience;
 pub mod channels;
 pub mod commerce_catalog;
+pub mod commerce_promotions;
 pub mod console;
 pub mod device;
 pub mod i18n;
@@ -85,6 +86,30 @@ pub fn router() -> Router<AppState> {
             get(commerce_catalog::product_page),
         )
         .route("/admin/commerce/stock", get(commerce_catalog::stock_page))
+        .route(
+            "/admin/commerce/promotions",
+            get(commerce_promotions::index),
+        )
+        .route(
+            "/admin/commerce/promotions/coupon-templates",
+            post(commerce_promotions::create_template),
+        )
+        .route(
+            "/admin/commerce/promotions/issue",
+            post(commerce_promotions::issue),
+        )
+        .route(
+            "/admin/commerce/promotions/discounts",
+            post(commerce_promotions::create_promotion),
+        )
+        .route(
+            "/admin/commerce/promotions/flash-sales",
+            post(commerce_promotions::create_sale),
+        )
+        .route(
+            "/admin/commerce/promotions/status",
+            post(commerce_promotions::set_status),
+        )
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
@@ -92,6 +117,7 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(store::search))
         .route("/p/{code}", get(store::product_page))
         .route("/service", get(store::service))
+        .route("/coupons", get(commerce_promotions::store_coupons))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))
         .route("/cart", get(store_orders::cart_page))
