@@ -78,14 +78,22 @@ async fn a_flash_sale_pool_of_fifty_sells_fifty_to_a_thousand_concurrent_buyers_
     // 500 people, each trying twice at once: 1,000 concurrent checkouts.
     let mut customers = Vec::new();
     for _ in 0..500 {
-        customers.push(std::sync::Arc::new(app.customer(&app.new_profile().await).await));
+        customers.push(std::sync::Arc::new(
+            app.customer(&app.new_profile().await).await,
+        ));
     }
     let tasks: Vec<_> = (0..1000)
         .map(|i| {
             let c = customers[i % 500].clone();
             let sku = laptop.clone();
             tokio::spawn(async move {
-                let r = checkout(&c, &format!("flash-buyer-{i:04}"), json!([{ "sku_id": sku, "quantity": 1 }]), json!({})).await;
+                let r = checkout(
+                    &c,
+                    &format!("flash-buyer-{i:04}"),
+                    json!([{ "sku_id": sku, "quantity": 1 }]),
+                    json!({}),
+                )
+                .await;
                 let status = r.status().as_u16();
                 let body: serde_json::Value = r.json().await.unwrap();
                 (status, body)
@@ -103,14 +111,22 @@ async fn a_flash_sale_pool_of_fifty_sells_fifty_to_a_thousand_concurrent_buyers_
             // Sold out or over the limit: 409 when the race is lost at the
             // claim, 400 when an earlier order already used the limit.
             400 | 409 => assert!(
-                ["flash_sale_sold_out", "flash_sale_limit_reached"].contains(&body["code"].as_str().unwrap()),
+                ["flash_sale_sold_out", "flash_sale_limit_reached"]
+                    .contains(&body["code"].as_str().unwrap()),
                 "{body}"
             ),
             other => panic!("unexpected {other}: {body}"),
         }
     }
     assert_eq!(placed, 50);
-    assert_eq!(count(app.db(), "SELECT COUNT(*) FROM orders WHERE status = 'pending_payment'").await, 50);
+    assert_eq!(
+        count(
+            app.db(),
+            "SELECT COUNT(*) FROM orders WHERE status = 'pending_payment'"
+        )
+        .await,
+        50
+    );
     assert_eq!(
         count(app.db(), "SELECT COUNT(*) FROM (SELECT profile_id FROM orders GROUP BY profile_id HAVING COUNT(*) > 1) twice").await,
         0,
