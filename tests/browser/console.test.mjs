@@ -289,3 +289,61 @@ test("a member signs in with a one-time link and sees their card", async () => {
   assert.equal(await second.locator("#member-card").count(), 0);
   await again.close();
 });
+
+test("a customer configures a laptop, pays in the sandbox and sees the order; a store manager ships it", async () => {
+  assert.ok(demo.shopper_sign_in && demo.shopper_sign_in.url, "demo.json names a shopper sign-in link");
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await page.goto(`${base}${new URL(demo.shopper_sign_in.url).pathname}`);
+  assert.equal(new URL(page.url()).pathname, "/me");
+
+  // Find the laptop by search, open it, configure it.
+  await page.goto(`${base}/search?q=X14`);
+  await Promise.all([page.waitForURL(/\/p\/AUR-NB-X14P$/), page.click('a[href="/p/AUR-NB-X14P"]')]);
+  await page.waitForSelector('#configurator [data-group="cpu"] [data-option="ultra7"]');
+  const before = await page.textContent("#price");
+  await page.check('[data-group="cpu"] [data-option="ultra7"] input');
+  await page.check('[data-group="storage"] [data-option="2t"] input');
+  const after = await page.textContent("#price");
+  assert.notEqual(after, before, "options change the price");
+  await Promise.all([page.waitForURL(`${base}/cart`), page.click("#add-to-cart")]);
+  assert.match(await page.textContent("#cart"), /Ultra 7/);
+
+  // Check out with an address, then pay in the sandbox.
+  await Promise.all([page.waitForURL(`${base}/checkout`), page.click("#to-checkout")]);
+  if (await page.locator("input[name=name]").count()) {
+    await page.fill("input[name=name]", "李雷");
+    await page.fill("input[name=phone]", "13800138000");
+    await page.fill("input[name=region]", "上海市 浦东新区");
+    await page.fill("input[name=line]", "世纪大道 100 号");
+  }
+  await page.waitForSelector("#explain .payable");
+  const payable = (await page.textContent("#explain .payable dd")).trim();
+  await page.screenshot({ path: path.join(shots, "storefront-checkout.png"), fullPage: true });
+  await Promise.all([page.waitForURL(/\/pay\/sandbox\//), page.click("#place-order")]);
+  assert.equal((await page.textContent("#pay-amount")).trim(), payable, "the pay page asks for the quoted amount");
+  await Promise.all([page.waitForURL(/\/orders\/[0-9a-f-]+$/), page.click("#pay-now")]);
+  assert.equal(await page.getAttribute("#order-status", "data-status"), "paid");
+  const orderId = new URL(page.url()).pathname.split("/").pop();
+  await page.goto(`${base}/orders`);
+  assert.ok(await page.locator(`[data-order="${orderId}"]`).count(), "the order is in the customer's list");
+
+  // The store manager ships it from the console.
+  const manager = await console_();
+  await login(manager.page, signIn("store_manager"));
+  await manager.page.goto(`${base}/admin/commerce/orders/${orderId}`);
+  await manager.page.fill("#ship-carrier", "SF Express");
+  await manager.page.fill("#ship-tracking", "SF1234567890");
+  await Promise.all([
+    manager.page.waitForResponse((r) => r.url().endsWith(`/api/v1/orders/${orderId}/ship`) && r.status() === 200),
+    manager.page.click("#ship-form button[type=submit]"),
+  ]);
+  await manager.page.waitForFunction(() => document.querySelector("#order-status")?.textContent.match(/shipped|已发货/i));
+  await manager.page.screenshot({ path: path.join(shots, "console-order.png"), fullPage: true });
+  await manager.context.close();
+
+  await page.goto(`${base}/orders/${orderId}`);
+  assert.equal(await page.getAttribute("#order-status", "data-status"), "shipped");
+  assert.match(await page.textContent("#tracking"), /SF1234567890/);
+  await context.close();
+});

@@ -30,6 +30,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub wechat: WechatConfig,
+    #[serde(default)]
+    pub wechat_pay: WechatPayConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -37,6 +39,32 @@ pub struct WechatConfig {
     /// One base URL for every WeChat API host (`COVE_WECHAT__API_BASE`), for
     /// a local stand-in or an egress proxy; unset: WeChat's own hosts.
     pub api_base: Option<String>,
+}
+
+/// WeChat Pay API v3 as a payment provider (`COVE_WECHAT_PAY__MCHID=...`).
+/// Keys and certificates are read from the files named here at startup.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WechatPayConfig {
+    pub enabled: bool,
+    /// Unset: `https://api.mch.weixin.qq.com`.
+    pub base_url: Option<String>,
+    /// Merchant id.
+    pub mchid: String,
+    /// AppID of the Mini Program whose users pay (their openids are under it).
+    pub appid: String,
+    /// Serial number of the merchant API certificate.
+    pub serial_no: String,
+    /// `apiclient_key.pem` (PKCS#8 or PKCS#1).
+    pub private_key_file: Option<PathBuf>,
+    /// The 32-character APIv3 key, or `api_v3_key_file` holding it.
+    pub api_v3_key: Option<Secret>,
+    pub api_v3_key_file: Option<PathBuf>,
+    /// WeChat Pay public key (`pub_key.pem`) and its id `PUB_KEY_ID_...`.
+    pub public_key_file: Option<PathBuf>,
+    pub public_key_id: Option<String>,
+    /// Platform certificates (merchants not yet on public-key mode).
+    pub platform_cert_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,6 +12,7 @@ mod history;
 mod membership;
 mod network;
 mod orders;
+mod promotions;
 mod team;
 #[cfg(test)]
 mod tests;
@@ -63,7 +64,8 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     phases.push(("counts".to_owned(), t.elapsed()));
     let sign_ins = team::sign_ins();
     let url = options.public_url.trim_end_matches('/').to_owned();
-    let member_link = member_sign_in(db, &url).await?;
+    let member_link = member_sign_in(db, &url, 0).await?;
+    let shopper_link = member_sign_in(db, &url, 1).await?;
     let manifest = json!({
         "brand": { "name_zh": "极光电脑", "name_en": "Aurora Computing" },
         "urls": {
@@ -78,6 +80,8 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         "qr_scenes": channels["qr_scenes"],
         "password": DEMO_PASSWORD,
         "member_sign_in": member_link,
+        // A second member's link, so trying the shop leaves the first one unused.
+        "shopper_sign_in": shopper_link,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
     });
     let mut summary = String::new();
@@ -116,12 +120,14 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     Ok(Report { manifest, summary })
 }
 
-/// A fresh one-time storefront sign-in link for the demo's best member.
-async fn member_sign_in(db: &Db, url: &str) -> anyhow::Result<Value> {
+/// A fresh one-time storefront sign-in link for the demo's best member
+/// (`rank` 0), the second best (1), ...
+async fn member_sign_in(db: &Db, url: &str, rank: i64) -> anyhow::Result<Value> {
     let member: Option<(String, String, String)> = sqlx::query_as(
         "SELECT m.member_no, m.name, m.profile_id FROM members m JOIN tiers t ON t.code = m.tier \
-         WHERE m.profile_id IS NOT NULL AND m.merged_into IS NULL ORDER BY t.rank DESC, m.growth DESC, m.id LIMIT 1",
+         WHERE m.profile_id IS NOT NULL AND m.merged_into IS NULL ORDER BY t.rank DESC, m.growth DESC, m.id LIMIT 1 OFFSET $1",
     )
+    .bind(rank)
     .fetch_optional(db.read())
     .await?;
     let Some((member_no, name, profile)) = member else {
@@ -150,6 +156,7 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
     let calendar = calendar::Calendar::new(now)?;
     let products = catalog::seed(db, calendar.start).await?;
     let network = network::Network::load(db).await?;
+    catalog::seed_commerce(db, &products, calendar.start).await?;
     phases.push(("catalog".to_owned(), t.elapsed()));
     let world = history::World {
         pickers: customers::Pickers::new(&network, options.seed)?,
@@ -171,6 +178,9 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
     let t = Instant::now();
     membership::seed(db, now).await?;
     phases.push(("membership".to_owned(), t.elapsed()));
+    let t = Instant::now();
+    promotions::seed(db, now).await?;
+    phases.push(("promotions".to_owned(), t.elapsed()));
     Ok(phases)
 }
 

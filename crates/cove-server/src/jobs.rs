@@ -3,6 +3,7 @@
 use crate::state::AppState;
 use cove_core::audience::{audiences, computed, tags};
 use cove_core::clock::{self, DAY};
+use cove_core::commerce::wechat_pay;
 use cove_core::commerce::{checkout, lifecycle, payments::Provider, refunds};
 use cove_core::jobs::JobCtx;
 use cove_core::jobs::Registry;
@@ -13,6 +14,19 @@ use std::sync::Arc;
 pub fn registry(state: &AppState, extra: Registry) -> Registry {
     let wechat = state.wechat.clone();
     let wecom = state.wechat.clone();
+    let refund_pay = state.wechat_pay.clone();
+    let extra = match state.wechat_pay.clone() {
+        Some(pay) => extra
+            .handle(wechat_pay::RECONCILE_JOB, move |ctx| {
+                wechat_pay::reconcile_job(pay.clone(), ctx)
+            })
+            .every(
+                "payments.reconcile.wechat",
+                wechat_pay::RECONCILE_JOB,
+                wechat_pay::RECONCILE_EVERY_SECS,
+            ),
+        None => extra,
+    };
     extra
         .handle("system.prune", |ctx| async move {
             let now = clock::now();
@@ -37,7 +51,9 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
         })
         .every("system.prune.hourly", "system.prune", 3600)
         .handle(checkout::EXPIRE_JOB, lifecycle::expire_job)
-        .handle(refunds::SEND_JOB, send_refund)
+        .handle(refunds::SEND_JOB, move |ctx| {
+            send_refund(refund_pay.clone(), ctx)
+        })
         .handle(
             cove_core::channels::official_account::PROCESS_JOB,
             cove_core::channels::official_account::process,
@@ -86,7 +102,10 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
 }
 
 /// Sends an approved refund to the provider that took the payment.
-async fn send_refund(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+async fn send_refund(
+    wechat_pay: Option<Arc<wechat_pay::WechatPay>>,
+    ctx: Arc<JobCtx>,
+) -> anyhow::Result<()> {
     let refund_id = ctx
         .job
         .payload
@@ -99,7 +118,10 @@ async fn send_refund(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
     }
     match Provider::parse(&payment.provider)? {
         Provider::Sandbox => refunds::send_sandbox(&ctx.db, &refund).await?,
-        Provider::Wechat => anyhow::bail!("WeChat Pay refunds need WeChat Pay configured"),
+        Provider::Wechat => match wechat_pay {
+            Some(pay) => wechat_pay::send_refund(&pay, &ctx.db, &refund, &payment).await?,
+            None => anyhow::bail!("WeChat Pay refunds need WeChat Pay configured"),
+        },
     }
     Ok(())
 }

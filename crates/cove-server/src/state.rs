@@ -21,6 +21,8 @@ pub struct AppState {
     pub audience_cache: cove_core::audience::audiences::Cache,
     /// Per-source ingestion rate limits on this node.
     pub ingest_throttle: cove_core::audience::throttle::Throttle,
+    /// The WeChat Pay merchant, when `wechat_pay.enabled`.
+    pub wechat_pay: Option<Arc<cove_core::commerce::wechat_pay::WechatPay>>,
 }
 
 impl AppState {
@@ -28,7 +30,13 @@ impl AppState {
         let vault = Vault::open(config.secret_key.as_ref(), &config.data_dir)?;
         let wechat =
             cove_core::channels::WechatApi::new(db.clone(), vault.clone(), &config.wechat)?;
+        let wechat_pay = cove_core::commerce::wechat_pay::WechatPay::from_config(
+            &config.wechat_pay,
+            &config.public_url(),
+        )?
+        .map(Arc::new);
         Ok(Self {
+            wechat_pay,
             wechat,
             config: Arc::new(config),
             db,

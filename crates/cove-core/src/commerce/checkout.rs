@@ -426,7 +426,7 @@ async fn insert_order(
     .bind(quote.points_used)
     .bind(quote.points_fen)
     .bind(quote.shipping_fen)
-    .bind(json!({ "explanation": quote.explanation, "discounts": quote.discounts }).to_string())
+    .bind(json!({ "explanation": quote.explanation, "discounts": quote.discounts, "benefit": quote.benefit }).to_string())
     .bind(to_json(req.address.as_ref().map(|a| json!(a))))
     .bind(to_json(req.invoice.as_ref().map(|i| json!(i))))
     .bind(&req.remark)

@@ -119,7 +119,10 @@ pub struct Explained {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quote {
     pub lines: Vec<QuoteLine>,
+    /// Flash sales, promotions and the coupon (claimed by promotions at checkout).
     pub discounts: Vec<Discount>,
+    /// A membership benefit used on the order (birthday offer).
+    pub benefit: Option<Discount>,
     pub explanation: Vec<Explained>,
     pub list_fen: i64,
     pub member_saving_fen: i64,
@@ -190,7 +193,7 @@ pub async fn quote(
         });
     }
     let pricing_lines: Vec<PricingLine> = lines.iter().map(QuoteLine::pricing_line).collect();
-    let mut discounts = match buyer {
+    let discounts = match buyer {
         Some(b) => {
             promotion_discounts(conn, b, &pricing_lines, apply.coupon_id.as_deref(), at).await?
         }
@@ -209,13 +212,16 @@ pub async fn quote(
             }
         }
     }
-    if let Some(grant_id) = &apply.grant_id {
-        let d = benefit_discount(perks.as_ref(), grant_id, &lines)?;
-        for &(i, fen) in &d.allocations {
-            lines[i].discount_fen += fen;
+    let benefit = match &apply.grant_id {
+        Some(grant_id) => {
+            let d = benefit_discount(perks.as_ref(), grant_id, &lines)?;
+            for &(i, fen) in &d.allocations {
+                lines[i].discount_fen += fen;
+            }
+            Some(d)
         }
-        discounts.push(d);
-    }
+        None => None,
+    };
     let after_discounts: i64 = lines
         .iter()
         .map(|l| l.unit_fen * l.quantity - l.discount_fen)
@@ -251,12 +257,12 @@ pub async fn quote(
         .iter()
         .map(|l| (l.list_unit_fen - l.unit_fen) * l.quantity)
         .sum();
-    let discount_fen: i64 = discounts.iter().map(|d| d.amount_fen).sum();
+    let discount_fen: i64 = discounts.iter().chain(&benefit).map(|d| d.amount_fen).sum();
     let payable_fen = goods_fen + shipping_fen;
     let explanation = explain(
         list_fen,
         member_saving_fen,
-        &discounts,
+        discounts.iter().chain(&benefit),
         apply.points,
         points_fen,
         shipping_fen,
@@ -265,6 +271,7 @@ pub async fn quote(
     Ok(Quote {
         lines,
         discounts,
+        benefit,
         explanation,
         list_fen,
         member_saving_fen,
@@ -409,10 +416,10 @@ fn shipping(lines: &[QuoteLine], perks: Option<&benefits::MemberBenefits>, goods
     }
 }
 
-fn explain(
+fn explain<'a>(
     list_fen: i64,
     member_saving_fen: i64,
-    discounts: &[Discount],
+    discounts: impl Iterator<Item = &'a Discount>,
     points: i64,
     points_fen: i64,
     shipping_fen: i64,

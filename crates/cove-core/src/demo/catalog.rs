@@ -259,6 +259,336 @@ pub async fn seed(db: &Db, created_at: i64) -> anyhow::Result<Vec<Product>> {
     Ok(products)
 }
 
+/// Extra catalog the history does not sell: parts whose stock configurable
+/// options draw on, a bundle and a member-only edition.
+/// (code, category, kind, name_zh, name_en, [(sku code, zh, en, yuan)], member_only min tier)
+type Extra = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str, &'static str, i64)],
+    Option<&'static str>,
+);
+
+#[rustfmt::skip]
+const EXTRAS: &[Extra] = &[
+    ("AUR-ACC-RAM", "accessories", "accessory", "极光 DDR5 笔记本内存条", "Aurora DDR5 Laptop Memory",
+        &[("AUR-RAM-16G", "16GB DDR5 内存条", "16 GB DDR5 module", 599), ("AUR-RAM-32G", "32GB DDR5 内存条", "32 GB DDR5 module", 1_199)], None),
+    ("AUR-ACC-SSD", "accessories", "accessory", "极光 NVMe 固态硬盘", "Aurora NVMe SSD",
+        &[("AUR-SSD-1T", "1TB NVMe 固态硬盘", "1 TB NVMe SSD", 499), ("AUR-SSD-2T", "2TB NVMe 固态硬盘", "2 TB NVMe SSD", 999)], None),
+    ("AUR-KIT-X14", "laptops", "bundle", "极光 X14 办公套装（含无线鼠标）", "Aurora X14 Office Kit (with Wireless Mouse)",
+        &[("AUR-KIT-X14", "极光 X14 办公套装", "Aurora X14 Office Kit", 7_049)], None),
+    ("AUR-NB-X14-LTD", "laptops", "device", "极光 X14 会员限定版", "Aurora X14 Members' Edition",
+        &[("AUR-NB-X14-LTD", "极光 X14 会员限定版", "Aurora X14 Members' Edition", 7_299)], Some("gold")),
+];
+
+/// (product, group, zh, en, [(option code, zh, en, delta yuan, component SKU)]), the first option is the default.
+type Group = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(
+        &'static str,
+        &'static str,
+        &'static str,
+        i64,
+        Option<&'static str>,
+    )],
+);
+
+#[rustfmt::skip]
+const GROUPS: &[Group] = &[
+    ("AUR-NB-X14P", "cpu", "处理器", "Processor", &[("ultra5", "酷睿 Ultra 5", "Core Ultra 5", 0, None), ("ultra7", "酷睿 Ultra 7", "Core Ultra 7", 900, None)]),
+    ("AUR-NB-X14P", "memory", "内存", "Memory", &[("16g", "16GB", "16 GB", 0, Some("AUR-RAM-16G")), ("32g", "32GB", "32 GB", 1_000, Some("AUR-RAM-32G"))]),
+    ("AUR-NB-X14P", "storage", "硬盘", "Storage", &[("1t", "1TB SSD", "1 TB SSD", 0, Some("AUR-SSD-1T")), ("2t", "2TB SSD", "2 TB SSD", 800, Some("AUR-SSD-2T"))]),
+    ("AUR-NB-STORM16X", "gpu", "显卡", "Graphics", &[("rtx4070", "RTX 4070", "RTX 4070", 0, None), ("rtx4080", "RTX 4080", "RTX 4080", 3_000, None)]),
+    ("AUR-NB-STORM16X", "memory", "内存", "Memory", &[("16g", "16GB", "16 GB", 0, Some("AUR-RAM-16G")), ("32g", "32GB", "32 GB", 1_000, Some("AUR-RAM-32G"))]),
+    ("AUR-NB-STORM16X", "storage", "硬盘", "Storage", &[("1t", "1TB SSD", "1 TB SSD", 0, Some("AUR-SSD-1T")), ("2t", "2TB SSD", "2 TB SSD", 800, Some("AUR-SSD-2T"))]),
+    ("AUR-NB-ATLAS16", "memory", "内存", "Memory", &[("32g", "32GB", "32 GB", 0, Some("AUR-RAM-32G")), ("64g", "64GB（2×32GB）", "64 GB (2×32 GB)", 2_200, None)]),
+    ("AUR-NB-ATLAS16", "storage", "硬盘", "Storage", &[("1t", "1TB SSD", "1 TB SSD", 0, Some("AUR-SSD-1T")), ("2t", "2TB SSD", "2 TB SSD", 800, Some("AUR-SSD-2T"))]),
+];
+
+/// (product, option group.code, kind, other group.code, message)
+#[rustfmt::skip]
+const RULES: &[(&str, &str, &str, &str, &str)] = &[
+    ("AUR-NB-STORM16X", "gpu.rtx4080", "requires", "memory.32g", "RTX 4080 需搭配 32GB 内存 / RTX 4080 needs 32 GB memory"),
+    ("AUR-NB-X14P", "cpu.ultra5", "excludes", "memory.32g", "Ultra 5 主板最多支持 16GB / The Ultra 5 board takes at most 16 GB"),
+];
+
+/// (SKU, tier, yuan)
+const TIER_PRICES: &[(&str, &str, i64)] = &[
+    ("AUR-NB-X14", "gold", 6_799),
+    ("AUR-NB-X14", "diamond", 6_599),
+    ("AUR-NB-STORM16", "diamond", 9_499),
+    ("AUR-ACC-MOUSE", "gold", 119),
+];
+
+/// SKUs deliberately short in the warehouse: (SKU, on hand).
+const LOW_STOCK: &[(&str, i64)] = &[("AUR-NB-STORM18", 2), ("AUR-RAM-32G", 3)];
+
+fn attributes(spec: &Spec) -> serde_json::Value {
+    let mut a = serde_json::Map::new();
+    let size = ["13", "14", "15", "16", "18", "24", "27", "32", "34"]
+        .into_iter()
+        .find(|s| spec.name_en.contains(&format!(" {s}")));
+    if let Some(size) = size {
+        a.insert("screen".into(), size.into());
+    }
+    let best = (0..3).max_by_key(|&i| (spec.appeal[i], 3 - i)).unwrap_or(0);
+    a.insert("use".into(), ["office", "gaming", "creator"][best].into());
+    serde_json::Value::Object(a)
+}
+
+/// SKUs, configure-to-order options, services' terms, a bundle, a member-only
+/// edition, tier prices, stock locations and opening stock.
+pub async fn seed_commerce(db: &Db, products: &[Product], at: i64) -> anyhow::Result<()> {
+    use crate::audit::Actor;
+    use crate::commerce::products::{self as catalog, options, skus};
+    let actor = Actor::system();
+    let mut tx = db.begin().await?;
+    for (i, p) in products.iter().enumerate() {
+        let (service_kind, months) = match p.spec.service {
+            Service::Extension(years) => (Some("warranty_extension"), Some(years * 12)),
+            Service::Upgrade if p.spec.code == "AUR-SVC-ONSITE" => {
+                (Some("onsite_upgrade"), Some(12))
+            }
+            _ => (None, None),
+        };
+        sqlx::query(
+            "UPDATE products SET description = $2, attributes = $3, service_kind = $4, service_months = $5, \
+             position = $6, updated_at = $7 WHERE id = $1",
+        )
+        .bind(&p.id)
+        .bind(format!("{}。{}", p.spec.name_zh, p.spec.name_en))
+        .bind(attributes(p.spec).to_string())
+        .bind(service_kind)
+        .bind(months)
+        .bind(i as i64)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO skus (id, product_id, code, name_zh, name_en, price_fen, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $7)",
+        )
+        .bind(new_id())
+        .bind(&p.id)
+        .bind(p.spec.code)
+        .bind(p.spec.name_zh)
+        .bind(p.spec.name_en)
+        .bind(p.spec.price_fen())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (code, category, kind, zh, en, extra_skus, tier) in EXTRAS {
+        let Some((first, rest)) = extra_skus.split_first() else {
+            continue;
+        };
+        let input = catalog::ProductInput {
+            code: (*code).into(),
+            category: (*category).into(),
+            name_zh: (*zh).into(),
+            name_en: (*en).into(),
+            kind: (*kind).into(),
+            description: format!("{zh}。{en}"),
+            images: Vec::new(),
+            attributes: Default::default(),
+            member_only: tier.is_some(),
+            min_tier: tier.map(str::to_owned),
+            service_kind: None,
+            service_months: None,
+            status: "active".into(),
+            position: 100,
+            price_fen: first.3 * 100,
+        };
+        catalog::create(&mut tx, &actor, &input).await?;
+        if first.0 != *code {
+            sqlx::query("UPDATE skus SET code = $1, name_zh = $2, name_en = $3 WHERE code = $4")
+                .bind(first.0)
+                .bind(first.1)
+                .bind(first.2)
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (sku, zh, en, yuan) in rest {
+            let input = skus::SkuInput {
+                code: (*sku).into(),
+                name_zh: (*zh).into(),
+                name_en: (*en).into(),
+                attributes: Default::default(),
+                price_fen: yuan * 100,
+                status: "active".into(),
+                position: 1,
+            };
+            skus::add(&mut tx, &actor, code, &input).await?;
+        }
+    }
+    let kit =
+        [("AUR-NB-X14", 1), ("AUR-ACC-MOUSE", 1)].map(|(sku, quantity)| skus::BundleItemInput {
+            sku: sku.into(),
+            quantity,
+        });
+    skus::set_bundle_items(&mut tx, &actor, "AUR-KIT-X14", &kit).await?;
+    for (product, group, zh, en, choices) in GROUPS {
+        let input = options::GroupInput {
+            code: (*group).into(),
+            name_zh: (*zh).into(),
+            name_en: (*en).into(),
+            required: true,
+            position: 0,
+        };
+        options::save_group(&mut tx, &actor, product, &input).await?;
+        for (i, (code, zh, en, delta, component)) in choices.iter().enumerate() {
+            let input = options::OptionInput {
+                code: (*code).into(),
+                name_zh: (*zh).into(),
+                name_en: (*en).into(),
+                price_delta_fen: delta * 100,
+                component_sku: component.map(str::to_owned),
+                is_default: i == 0,
+                status: "active".into(),
+                position: i as i64,
+            };
+            options::save_option(&mut tx, &actor, product, group, &input).await?;
+        }
+    }
+    for (product, option, kind, other, message) in RULES {
+        let id = |path: &str| {
+            let (group, code) = path.split_once('.').unwrap_or_default();
+            sqlx::query_scalar::<_, String>(
+                "SELECT o.id FROM product_options o JOIN option_groups g ON g.id = o.group_id \
+                 JOIN products p ON p.id = g.product_id WHERE p.code = $1 AND g.code = $2 AND o.code = $3",
+            )
+            .bind(*product)
+            .bind(group.to_owned())
+            .bind(code.to_owned())
+        };
+        let option_id = id(option).fetch_one(&mut *tx).await?;
+        let other_option_id = id(other).fetch_one(&mut *tx).await?;
+        let input = options::RuleInput {
+            option_id,
+            kind: (*kind).into(),
+            other_option_id,
+            message: (*message).into(),
+        };
+        options::add_rule(&mut tx, &actor, product, &input).await?;
+    }
+    for (sku, tier, yuan) in TIER_PRICES {
+        let price = skus::TierPrice {
+            tier: (*tier).into(),
+            price_fen: yuan * 100,
+        };
+        let mut all: Vec<skus::TierPrice> = TIER_PRICES
+            .iter()
+            .filter(|(s, t, _)| s == sku && t != tier)
+            .map(|(_, t, y)| skus::TierPrice {
+                tier: (*t).into(),
+                price_fen: y * 100,
+            })
+            .collect();
+        all.push(price);
+        skus::set_tier_prices(&mut tx, &actor, sku, &all).await?;
+    }
+    tx.commit().await?;
+    seed_stock(db, at).await
+}
+
+/// The central warehouse (ships online) and a location per own store, with
+/// opening stock recorded as receipts.
+async fn seed_stock(db: &Db, at: i64) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    let warehouse = new_id();
+    sqlx::query(
+        "INSERT INTO stock_locations (id, code, name, kind, ships_online, priority, created_at) \
+         VALUES ($1, 'WH-SH', '上海中心仓', 'warehouse', 1, 0, $2)",
+    )
+    .bind(&warehouse)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    let stores: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, code, name FROM stores WHERE reseller_id IS NULL ORDER BY code")
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut locations = vec![(warehouse, true)];
+    for (i, (store_id, code, name)) in stores.iter().enumerate() {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO stock_locations (id, code, name, kind, store_id, ships_online, priority, created_at) \
+             VALUES ($1, $2, $3, 'store', $4, 0, $5, $6)",
+        )
+        .bind(&id)
+        .bind(format!("ST-{code}"))
+        .bind(name)
+        .bind(store_id)
+        .bind(10 + i as i64)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        locations.push((id, false));
+    }
+    let skus: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s.id, s.code FROM skus s JOIN products p ON p.id = s.product_id \
+         WHERE p.kind IN ('device', 'accessory') ORDER BY s.code",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut rows: Vec<(String, String, i64)> = Vec::new();
+    for (i, (sku, code)) in skus.iter().enumerate() {
+        for (j, (location, central)) in locations.iter().enumerate() {
+            let on_hand = match LOW_STOCK.iter().find(|(c, _)| c == code) {
+                Some((_, n)) if *central => *n,
+                _ if *central => 20 + ((i * 37) % 80) as i64,
+                _ if (i + j) % 3 == 0 => 2 + ((i + j) % 5) as i64,
+                _ => continue,
+            };
+            rows.push((sku.clone(), location.clone(), on_hand));
+        }
+    }
+    bulk::insert(
+        db.backend(),
+        &mut tx,
+        "INSERT INTO stock_levels (sku_id, location_id, on_hand, reserved, updated_at) ",
+        5,
+        &rows,
+        |b, (sku, location, on_hand)| {
+            b.push_bind(sku.as_str())
+                .push_bind(location.as_str())
+                .push_bind(*on_hand)
+                .push_bind(0_i64)
+                .push_bind(at);
+        },
+    )
+    .await?;
+    let movements: Vec<(String, &(String, String, i64))> =
+        rows.iter().map(|r| (new_id(), r)).collect();
+    bulk::insert(
+        db.backend(),
+        &mut tx,
+        "INSERT INTO stock_movements (id, sku_id, location_id, delta, reason, reference, actor, at) ",
+        8,
+        &movements,
+        |b, (id, (sku, location, on_hand))| {
+            b.push_bind(id.as_str())
+                .push_bind(sku.as_str())
+                .push_bind(location.as_str())
+                .push_bind(*on_hand)
+                .push_bind("receipt")
+                .push_bind("opening stock")
+                .push_bind("cove")
+                .push_bind(at);
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,11 +72,32 @@ async fn seeds_a_consistent_brand() {
     assert_eq!(
         scalar(
             &db,
-            "SELECT COUNT(*) FROM products WHERE kind NOT IN ('device', 'accessory', 'service')"
+            "SELECT COUNT(*) FROM products WHERE kind NOT IN ('device', 'accessory', 'service', 'bundle')"
         )
         .await,
         0
     );
+    // Every product has a SKU; configurable laptops, a bundle, stock per location.
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM products p WHERE NOT EXISTS (SELECT 1 FROM skus s WHERE s.product_id = p.id)").await,
+        0
+    );
+    assert!(scalar(&db, "SELECT COUNT(DISTINCT product_id) FROM option_groups").await >= 2);
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM option_rules").await, 2);
+    assert!(scalar(&db, "SELECT COUNT(*) FROM bundle_items").await >= 2);
+    assert!(
+        scalar(&db, "SELECT COUNT(*) FROM products WHERE service_kind = 'warranty_extension' AND service_months IN (12, 24)").await
+            >= 2
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM stock_locations WHERE ships_online = 1"
+        )
+        .await,
+        1
+    );
+    assert!(scalar(&db, "SELECT COUNT(*) FROM stock_levels k JOIN stock_locations l ON l.id = k.location_id WHERE l.ships_online = 1 AND k.on_hand < 5").await >= 1);
 
     // Every order's total is the sum of its 1–3 lines.
     assert_eq!(

@@ -1,12 +1,15 @@
 //! The JSON API under `/api/v1`, one router per capability.
 
 pub mod audiences;
+pub mod catalog;
 pub mod channels;
 pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
 pub mod orders;
+pub mod pay_wechat;
+pub mod promotions;
 pub mod service;
 pub mod service_store;
 pub mod store;
@@ -32,6 +35,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(service_store::router())
         .merge(store::router())
         .merge(orders::router())
+        .merge(pay_wechat::router())
+        .merge(catalog::router())
+        .merge(promotions::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

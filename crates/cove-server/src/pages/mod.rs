@@ -6,7 +6,9 @@
 
 pub mod audience;
 pub mod channels;
+pub mod commerce_catalog;
 pub mod commerce_orders;
+pub mod commerce_promotions;
 pub mod console;
 pub mod device;
 pub mod i18n;
@@ -16,6 +18,7 @@ pub mod membership;
 pub mod service_desk;
 pub mod store;
 pub mod store_member;
+pub mod store_orders;
 pub mod system;
 
 use crate::error::ApiError;
@@ -74,15 +77,57 @@ pub fn router() -> Router<AppState> {
             post(audience::live_count),
         )
         .route("/admin/audience/profiles/{id}", get(audience::profile_page))
-        .route("/admin/commerce", get(commerce_orders::index))
+        .route("/admin/commerce", get(commerce_catalog::index))
+        .route(
+            "/admin/commerce/products",
+            get(commerce_catalog::products_page),
+        )
+        .route(
+            "/admin/commerce/products/{code}",
+            get(commerce_catalog::product_page),
+        )
+        .route("/admin/commerce/stock", get(commerce_catalog::stock_page))
+        .route(
+            "/admin/commerce/promotions",
+            get(commerce_promotions::index),
+        )
+        .route(
+            "/admin/commerce/promotions/coupon-templates",
+            post(commerce_promotions::create_template),
+        )
+        .route(
+            "/admin/commerce/promotions/issue",
+            post(commerce_promotions::issue),
+        )
+        .route(
+            "/admin/commerce/promotions/discounts",
+            post(commerce_promotions::create_promotion),
+        )
+        .route(
+            "/admin/commerce/promotions/flash-sales",
+            post(commerce_promotions::create_sale),
+        )
+        .route(
+            "/admin/commerce/promotions/status",
+            post(commerce_promotions::set_status),
+        )
         .route("/admin/commerce/orders", get(commerce_orders::index))
         .route("/admin/commerce/orders/{id}", get(commerce_orders::order))
         .route("/admin/{area}", get(console::coming_soon))
         .route("/", get(store::home))
         .route("/categories", get(store::categories))
+        .route("/c/{code}", get(store::product_list))
+        .route("/search", get(store::search))
+        .route("/p/{code}", get(store::product_page))
         .route("/service", get(store::service))
+        .route("/coupons", get(commerce_promotions::store_coupons))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))
+        .route("/cart", get(store_orders::cart_page))
+        .route("/checkout", get(store_orders::checkout_page))
+        .route("/pay/sandbox/{payment_id}", get(store_orders::pay_page))
+        .route("/orders", get(store_orders::orders_page))
+        .route("/orders/{id}", get(store_orders::order_page))
         .route("/d/{tag}", get(device::page))
 }
 
@@ -139,7 +184,7 @@ pub fn login_location(path_and_query: &str) -> String {
     )
 }
 
-fn percent_encode_component(s: &str) -> String {
+pub(crate) fn percent_encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

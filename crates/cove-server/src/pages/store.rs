@@ -1,6 +1,12 @@
 //! The storefront: a mobile-first H5 shop with a bottom tab bar. The home
-//! shows the catalog's categories and featured products; tabs whose
+//! shows the catalog's categories, campaigns and featured products; product
+//! lists by category or search with filters and sorting; a product's page
+//! with its SKUs and, for configurable products, a configurator; tabs whose
 //! capability is not built yet show a friendly placeholder.
+
+mod shop;
+
+pub use shop::{product_list, product_page, search};
 
 use super::i18n::{Labels, Lang};
 use super::icons::{self, Icon};
@@ -204,6 +210,7 @@ struct Home {
     categories: Vec<Category>,
     products: Vec<Product>,
     shortcuts: Vec<(&'static str, Icon)>,
+    campaigns: Vec<String>,
 }
 
 /// `GET /`: the storefront home.
@@ -222,7 +229,12 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResu
         categories,
         products,
         shortcuts,
+        campaigns: shop::campaigns(&state.db, lang_of(&headers)).await?,
     })
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    cookie_lang(headers).unwrap_or(Lang::Zh)
 }
 
 #[derive(Template)]

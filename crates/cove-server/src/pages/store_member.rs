@@ -43,6 +43,9 @@ pub struct MeLabels {
     pub birthday_offer: &'static str,
     pub mall: &'static str,
     pub link_expired: &'static str,
+    pub orders: &'static str,
+    pub cart: &'static str,
+    pub coupons: &'static str,
 }
 
 const ZH: MeLabels = MeLabels {
@@ -67,6 +70,9 @@ const ZH: MeLabels = MeLabels {
     birthday_offer: "生日礼金（元）",
     mall: "积分商城",
     link_expired: "登录链接已失效，请联系导购重新发送。",
+    orders: "我的订单",
+    cart: "购物车",
+    coupons: "优惠券",
 };
 
 const EN: MeLabels = MeLabels {
@@ -91,6 +97,9 @@ const EN: MeLabels = MeLabels {
     birthday_offer: "Birthday gift (yuan)",
     mall: "Points mall",
     link_expired: "This sign-in link has expired; ask your advisor for a new one.",
+    orders: "My orders",
+    cart: "Cart",
+    coupons: "Coupons",
 };
 
 fn labels(lang: Lang) -> &'static MeLabels {

@@ -7,8 +7,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod benefits;
 mod checkout;
 mod concurrency;
 mod fixtures;
+mod pages;
 mod payments;
+mod pricing;
 mod refunds;
