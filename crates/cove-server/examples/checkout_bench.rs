@@ -15,6 +15,9 @@
 //! - hot SKU: every buyer wants the same SKU, stocked for a tenth of the
 //!   orders, so most are refused with `409 out_of_stock`; at the end exactly
 //!   the stock must be reserved, never more;
+//! - flash sale: every buyer wants the SKU of a live flash sale whose pool is
+//!   a tenth of the orders (at most 200) with one per person; exactly the
+//!   pool is sold and nobody buys twice;
 //! - plain INSERT: the baseline;
 //! - checkout + pay: checkout, open a sandbox payment, confirm it.
 
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 const SKUS: usize = 200;
 const CUSTOMERS: usize = 400;
 const HOT: &str = "s-HOT";
+const FLASH: &str = "s-FLS";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -326,6 +330,7 @@ async fn run(
         hot.ok()
     );
     println!("                     stock check: reserved {reserved} == on hand {on_hand}, no level over-reserved or negative");
+    flash_sale(ctx.clone(), orders, concurrency).await?;
 
     let c = ctx.clone();
     let plain = drive(orders, concurrency, move |i| {
@@ -384,7 +389,8 @@ async fn catalog(db: &Db, orders: usize) -> anyhow::Result<()> {
             "HOT".to_owned(),
             99_900,
             (orders / 10) as i64,
-        )));
+        )))
+        .chain(std::iter::once(("FLS".to_owned(), 99_900, 1_000_000)));
     for (code, price, stock) in skus {
         sqlx::query(
             "INSERT INTO products (id, code, category_id, name_zh, name_en, kind, price_fen, status, created_at) \
@@ -537,14 +543,65 @@ async fn checkout_and_pay(c: &Ctx, i: usize) -> anyhow::Result<String> {
     Ok(outcome(status, &body))
 }
 
-/// Flash sale: every buyer at the opening instant of a limited-quantity
-/// flash-sale price on one SKU, with a per-buyer limit; the figures are
-/// orders/s while the pool lasts, and the checks that exactly the pool was
-/// sold and no buyer exceeded the limit. Not called from [`run`]: creating
-/// the sale through the promotions module is not part of this function
-/// yet, and without it the function fails instead of printing figures.
-#[allow(dead_code)]
-async fn flash_sale(ctx: Arc<Ctx>, orders: usize, concurrency: usize) -> anyhow::Result<Figures> {
-    let _ = (ctx, orders, concurrency);
-    anyhow::bail!("the flash-sale scenario does not create its sale")
+/// Flash sale: every request at once for a SKU whose sale pool is small and
+/// limited to one per person; prints orders/s while the pool lasts, and
+/// checks that exactly the pool was sold and nobody bought twice.
+async fn flash_sale(ctx: Arc<Ctx>, orders: usize, concurrency: usize) -> anyhow::Result<()> {
+    use cove_core::commerce::promotions::flash::{self, NewFlashItem, NewFlashSale};
+    let pool = (orders / 10).min(CUSTOMERS / 2) as i64;
+    let now = cove_core::clock::now();
+    let mut tx = ctx.db.begin().await?;
+    flash::create(
+        &mut tx,
+        &NewFlashSale {
+            name: "Bench flash sale".into(),
+            starts_at: now,
+            ends_at: now + 3_600_000_000,
+            items: vec![NewFlashItem {
+                sku_id: FLASH.into(),
+                price_fen: 49_900,
+                pool,
+                per_person_limit: 1,
+            }],
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let c = ctx.clone();
+    let sale = drive(orders, concurrency, move |i| {
+        let c = c.clone();
+        async move {
+            let (status, body) = c
+                .checkout("f", i, json!([{ "sku_id": FLASH, "quantity": 1 }]))
+                .await?;
+            Ok(outcome(status, &body))
+        }
+    })
+    .await?;
+    let twice: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT o.profile_id FROM orders o JOIN order_lines l ON l.order_id = o.id \
+         WHERE l.sku_id = $1 GROUP BY o.profile_id HAVING COUNT(*) > 1) t",
+    )
+    .bind(FLASH)
+    .fetch_one(ctx.db.pool())
+    .await?;
+    println!(
+        "  flash sale         {:>8.0} orders/s  ({} sold of a pool of {pool}, sold out after {:.2} s; {:.0} requests/s over {:.2} s; p50 {:.1} ms, p99 {:.1} ms; {})",
+        sale.ok() as f64 / sale.last_ok.as_secs_f64().max(1e-6),
+        sale.ok(),
+        sale.last_ok.as_secs_f64(),
+        sale.rate(orders),
+        sale.elapsed.as_secs_f64(),
+        sale.pct(0.50),
+        sale.pct(0.99),
+        sale.others(),
+    );
+    anyhow::ensure!(
+        sale.ok() as i64 == pool && twice == 0,
+        "flash sale oversold or a buyer bought twice: {} orders of {pool}, {twice} buyers twice",
+        sale.ok()
+    );
+    println!("                     pool check: {pool} sold, no buyer bought twice");
+    Ok(())
 }

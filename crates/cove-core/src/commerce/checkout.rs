@@ -95,6 +95,24 @@ pub struct Placed {
 /// Places the order, or returns the one this key placed before.
 pub async fn place(db: &Db, buyer: &Buyer, channel: &str, req: &CheckoutRequest) -> Result<Placed> {
     validate(req)?;
+    // An order number is drawn at random; on the rare clash the whole
+    // attempt runs again with a new one.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match place_once(db, buyer, channel, req).await {
+            Err(e) if e.code() == "duplicate" && attempts < 3 => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn place_once(
+    db: &Db,
+    buyer: &Buyer,
+    channel: &str,
+    req: &CheckoutRequest,
+) -> Result<Placed> {
     let at = clock::now();
     let mut tx = db.begin().await?;
     if let Some(prior) = placed_by_key(&mut tx, &buyer.profile_id, &req.key).await? {
@@ -347,9 +365,9 @@ pub fn points_key(order_id: &str) -> String {
 fn order_number(at: Micros) -> String {
     let local = clock::to_datetime(at + 8 * clock::HOUR);
     format!(
-        "{}{:06}",
+        "{}{:08}",
         local.format("%y%m%d%H%M%S"),
-        rand::random::<u32>() % 1_000_000
+        rand::random::<u32>() % 100_000_000
     )
 }
 
