@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 pub const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = SlaTarget)]
 pub struct Target {
     /// Business minutes to the first public reply of an agent.
     pub first_response: i64,
@@ -20,6 +21,7 @@ pub struct Target {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = SlaPolicy)]
 pub struct Policy {
     #[serde(default)]
     pub id: String,

@@ -10,6 +10,7 @@ use sqlx::Row;
 pub const KINDS: &[&str] = &["new", "open", "pending", "solved", "closed"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = TicketStatus)]
 pub struct Status {
     pub code: String,
     pub name_zh: String,

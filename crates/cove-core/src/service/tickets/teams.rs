@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SupportTeam)]
 pub struct Team {
     pub id: String,
     pub code: String,

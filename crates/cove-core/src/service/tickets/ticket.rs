@@ -64,6 +64,7 @@ impl Author {
 
 /// A file attached to a message; the file itself lives at `url`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = TicketAttachment)]
 pub struct Attachment {
     pub name: String,
     pub url: String,
@@ -162,6 +163,7 @@ pub struct Ticket {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketMessage)]
 pub struct Message {
     pub id: String,
     pub author_kind: String,
@@ -183,6 +185,7 @@ pub struct TicketEvent {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SlaTimer)]
 pub struct Timer {
     pub id: String,
     /// first_response or resolution.
@@ -198,6 +201,7 @@ pub struct Timer {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketDetail)]
 pub struct Detail {
     pub ticket: Ticket,
     pub messages: Vec<Message>,
