@@ -1009,3 +1009,74 @@ async fn bad_input_changes_nothing() {
     );
     assert_eq!(count(app.db(), "SELECT COUNT(*) FROM teams").await, 0);
 }
+
+#[tokio::test]
+async fn console_queue_and_ticket_pages_and_the_customers_list() {
+    let (app, _db) = TestApp::spawn().await;
+    let (_, profile) = member(&app).await;
+    let agent = app.user("service_agent", None).await;
+    let t = open_at(&app, &profile, "high", clock::now()).await;
+    let note = agent
+        .post(
+            &format!("/api/v1/tickets/{}/messages", t.id),
+            json!({"body": "内部：需要换主板", "internal": true}),
+        )
+        .await;
+    json_of(note, 201).await;
+
+    let queue = agent.get("/admin/service/tickets").await;
+    assert_eq!(queue.status(), 200);
+    let queue = queue.text().await.unwrap();
+    assert!(
+        queue.contains(&t.number) && queue.contains("屏幕闪烁"),
+        "{queue}"
+    );
+    let filtered = agent
+        .get("/admin/service/tickets?status=solved")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!filtered.contains(&format!("data-id=\"{}\"", t.id)));
+
+    let page = agent.get(&format!("/admin/service/tickets/{}", t.id)).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("内部：需要换主板") && page.contains("id=\"reply-form\""));
+    assert!(page.contains("id=\"status-form\"") && page.contains("id=\"assign-form\""));
+
+    // Read-only staff see the ticket without the controls; others not at all.
+    let analyst = app.user("data_analyst", None).await;
+    let page = analyst
+        .get(&format!("/admin/service/tickets/{}", t.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&t.number) && !page.contains("id=\"reply-form\""));
+    let marketing = app.user("marketing", None).await;
+    assert_eq!(marketing.get("/admin/service/tickets").await.status(), 403);
+
+    // The customer's storefront list shows the status, not the note.
+    let customer = app.customer(&profile).await;
+    let store = customer
+        .client
+        .get(app.url("/service/tickets"))
+        .header("cookie", format!("cove_customer={}", customer.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.status(), 200);
+    let store = store.text().await.unwrap();
+    assert!(
+        store.contains(&t.number) && store.contains("新建") && !store.contains("换主板"),
+        "{store}"
+    );
+    let anonymous = reqwest::get(app.url("/service/tickets"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(anonymous.contains("id=\"signed-out\""));
+}
