@@ -770,6 +770,11 @@ async fn brand_statuses_over_fixed_kinds() {
         error_code(admin.post("/api/v1/ticket-statuses", changed).await, 409).await,
         "status_in_use"
     );
+    let last = json!({"code": "new", "name_zh": "新建", "name_en": "New", "kind": "open"});
+    assert_eq!(
+        error_code(admin.post("/api/v1/ticket-statuses", last).await, 409).await,
+        "last_status_of_kind"
+    );
     let bad = json!({"code": "x", "name_zh": "x", "name_en": "x", "kind": "waiting"});
     assert_eq!(
         error_code(admin.post("/api/v1/ticket-statuses", bad).await, 400).await,

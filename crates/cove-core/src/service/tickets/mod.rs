@@ -10,6 +10,6 @@ pub mod teams;
 pub mod ticket;
 
 pub use ticket::{
-    assign, check_breaches, detail, list, open, reply, set_priority, set_status, Attachment,
+    assign, check_breaches, detail, get, list, open, reply, set_priority, set_status, Attachment,
     Author, Detail, Filter, Message, NewTicket, Ticket, TicketEvent, Timer, CHECK_JOB,
 };

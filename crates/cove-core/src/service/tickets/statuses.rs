@@ -121,6 +121,18 @@ pub async fn upsert(conn: &mut Conn, status: &Status, at: Micros) -> Result<Stat
                         "tickets are in this status; its kind cannot change",
                     ));
                 }
+                // Every kind keeps a status: automatic moves land on one.
+                let siblings: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM ticket_statuses WHERE kind = $1")
+                        .bind(&kind)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if siblings <= 1 {
+                    return Err(Error::conflict(
+                        "last_status_of_kind",
+                        format!("this is the only {kind} status; add another before changing it"),
+                    ));
+                }
             }
             sqlx::query(
                 "UPDATE ticket_statuses SET name_zh = $2, name_en = $3, kind = $4, position = $5, updated_at = $6 \
