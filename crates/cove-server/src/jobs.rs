@@ -8,6 +8,7 @@ use cove_core::commerce::{checkout, lifecycle, payments::Provider, refunds};
 use cove_core::jobs::JobCtx;
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
+use cove_core::service::tickets;
 use std::sync::Arc;
 
 /// Cove's own handlers plus `extra` (tests and embedders add theirs).
@@ -99,6 +100,17 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
             membership::REVIEW_TIERS,
             86_400,
         )
+        .handle(tickets::CHECK_JOB, check_sla)
+        .every("service.sla.check.minutely", tickets::CHECK_JOB, 60)
+}
+
+/// Records the SLA breaches due by now.
+async fn check_sla(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+    let recorded = tickets::check_breaches(&ctx.db, clock::now()).await?;
+    if recorded > 0 {
+        tracing::info!(recorded, "SLA breaches recorded");
+    }
+    Ok(())
 }
 
 /// Sends an approved refund to the provider that took the payment.

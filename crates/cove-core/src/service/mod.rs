@@ -8,6 +8,7 @@ pub mod ownership;
 pub mod policy;
 pub mod qr;
 pub mod tag;
+pub mod tickets;
 pub mod warranty;
 
 pub use devices::{Binding, Device};

@@ -16,6 +16,7 @@ pub mod store;
 pub mod system;
 pub mod tags;
 pub mod team;
+pub mod tickets;
 
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(membership::router())
         .merge(service::router())
         .merge(service_store::router())
+        .merge(tickets::router())
         .merge(store::router())
         .merge(orders::router())
         .merge(pay_wechat::router())

@@ -16,6 +16,7 @@ pub mod icons;
 pub mod login;
 pub mod membership;
 pub mod service_desk;
+pub mod service_tickets;
 pub mod store;
 pub mod store_member;
 pub mod store_orders;
@@ -49,6 +50,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/membership", get(membership::index))
         .route("/admin/membership/members/{id}", get(membership::member))
         .route("/admin/service", get(service_desk::desk))
+        .route("/admin/service/tickets", get(service_tickets::queue))
+        .route("/admin/service/tickets/{id}", get(service_tickets::ticket))
         .route("/admin/system", get(system::index))
         .route(
             "/admin/system/users",
@@ -120,6 +123,7 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(store::search))
         .route("/p/{code}", get(store::product_page))
         .route("/service", get(store::service))
+        .route("/service/tickets", get(service_tickets::store_list))
         .route("/coupons", get(commerce_promotions::store_coupons))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))
