@@ -214,29 +214,6 @@ const EN: OrderLabels = OrderLabels {
     failed: "Failed",
 };
 
-/// The commerce tabs' labels (`console/commerce_tabs.html`).
-pub struct TabLabels {
-    pub products: &'static str,
-    pub stock: &'static str,
-}
-
-const ZH_TABS: TabLabels = TabLabels {
-    products: "商品",
-    stock: "库存",
-};
-
-const EN_TABS: TabLabels = TabLabels {
-    products: "Products",
-    stock: "Stock",
-};
-
-fn tab_labels(lang: Lang) -> &'static TabLabels {
-    match lang {
-        Lang::Zh => &ZH_TABS,
-        Lang::En => &EN_TABS,
-    }
-}
-
 fn labels(lang: Lang) -> &'static OrderLabels {
     match lang {
         Lang::Zh => &ZH,
@@ -341,7 +318,6 @@ pub struct ListRow {
 #[template(path = "console/orders.html")]
 struct OrdersPage {
     shell: Shell,
-    c: &'static TabLabels,
     o: &'static OrderLabels,
     tabs: Vec<Tab>,
     status: String,
@@ -482,7 +458,6 @@ pub async fn index(
         .collect();
     html(&OrdersPage {
         shell: console.shell(Nav::Area(Area::Commerce), o.title),
-        c: tab_labels(lang),
         o,
         tabs,
         status: status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
@@ -553,7 +528,6 @@ pub struct NoteRow {
 #[template(path = "console/order.html")]
 struct OrderPage {
     shell: Shell,
-    c: &'static TabLabels,
     o: &'static OrderLabels,
     order: OrderView,
     status_label: &'static str,
@@ -679,7 +653,11 @@ pub async fn order(
             rows.iter()
                 .map(|e| ExplainRow {
                     kind: e["kind"].as_str().unwrap_or_default().to_owned(),
-                    label: e["label"].as_str().unwrap_or_default().to_owned(),
+                    label: super::store_orders::explain_label(
+                        lang,
+                        e["kind"].as_str().unwrap_or_default(),
+                        e["label"].as_str().unwrap_or_default(),
+                    ),
                     amount: yuan(e["amount_fen"].as_i64().unwrap_or_default()),
                 })
                 .collect()
@@ -750,7 +728,6 @@ pub async fn order(
             Nav::Area(Area::Commerce),
             &format!("{} {}", o.title, view.head.order_no),
         ),
-        c: tab_labels(lang),
         o,
         status_label: status_label(lang, status.as_str()),
         status_class: status_class(status.as_str()),

@@ -222,6 +222,15 @@ impl ShopLabels {
     }
 }
 
+/// How a row of an order's price explanation reads in `lang`: promotions
+/// and coupons by their own names, the rest by kind.
+pub fn explain_label(lang: Lang, kind: &str, label: &str) -> String {
+    match kind {
+        "promotion" | "coupon" | "flash_sale" => label.to_owned(),
+        _ => labels(lang).explain_label(kind).to_owned(),
+    }
+}
+
 async fn session(state: &AppState, headers: &HeaderMap) -> PageResult<Option<CustomerSession>> {
     Ok(
         match CookieJar::from_headers(headers).get(CUSTOMER_COOKIE) {
@@ -518,12 +527,7 @@ pub async fn order_page(
             rows.iter()
                 .map(|r| {
                     let kind = r["kind"].as_str().unwrap_or_default();
-                    let label = match kind {
-                        "promotion" | "coupon" | "flash_sale" => {
-                            r["label"].as_str().unwrap_or(kind).to_owned()
-                        }
-                        _ => s.explain_label(kind).to_owned(),
-                    };
+                    let label = explain_label(f.lang, kind, r["label"].as_str().unwrap_or(kind));
                     (label, yuan(r["amount_fen"].as_i64().unwrap_or_default()))
                 })
                 .collect()
