@@ -18,6 +18,7 @@ use cove_core::access::customers;
 use cove_core::clock;
 use cove_core::commerce::products::storefront::{self, Detail, Sort};
 use cove_core::commerce::products::Product;
+use cove_core::commerce::promotions;
 use cove_core::db::Db;
 use cove_core::Error;
 use serde_json::json;
@@ -118,9 +119,23 @@ pub async fn campaigns(db: &Db, lang: Lang) -> Result<Vec<String>, Error> {
     .bind(now)
     .fetch_all(db.read())
     .await?;
-    Ok(rows
+    // Flash sales and automatic promotions running now come first.
+    let mut conn = db.read().acquire().await?;
+    let mut live: Vec<String> = promotions::flash::live_and_upcoming(&mut conn, now)
+        .await?
         .into_iter()
-        .map(|(trigger, subject, pct)| {
+        .filter(|s| s.starts_at <= now)
+        .map(|s| format!("{} · {}", name(lang, "限时秒杀", "Flash sale"), s.name))
+        .collect();
+    live.extend(
+        promotions::discounts::live(&mut conn, now)
+            .await?
+            .into_iter()
+            .map(|p| p.name),
+    );
+    Ok(live
+        .into_iter()
+        .chain(rows.into_iter().map(|(trigger, subject, pct)| {
             let what = if trigger == "spend" && subject == "*" {
                 name(lang, "全场购物", "Every purchase")
             } else {
@@ -131,7 +146,7 @@ pub async fn campaigns(db: &Db, lang: Lang) -> Result<Vec<String>, Error> {
                 Lang::Zh => format!("{what}：积分 {times} 倍"),
                 Lang::En => format!("{what}: {times}× points"),
             }
-        })
+        }))
         .collect())
 }
 
