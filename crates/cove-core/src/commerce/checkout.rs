@@ -114,11 +114,23 @@ async fn place_once(
     req: &CheckoutRequest,
 ) -> Result<Placed> {
     let at = clock::now();
+    // The reads (price, checks, attribution) run on a read connection, so
+    // the write transaction — on SQLite the single writer — holds only the
+    // writes. What a concurrent order could change meanwhile (stock,
+    // points, coupons, flash pools, benefits) is re-checked by the guarded
+    // writes themselves.
+    let prepared = {
+        let mut conn = db.read().acquire().await?;
+        if let Some(prior) = placed_by_key(&mut conn, &buyer.profile_id, &req.key).await? {
+            return Ok(prior);
+        }
+        prepare(&mut conn, buyer, channel, req, at).await?
+    };
     let mut tx = db.begin().await?;
     if let Some(prior) = placed_by_key(&mut tx, &buyer.profile_id, &req.key).await? {
         return Ok(prior);
     }
-    match place_in(&mut tx, db.backend(), buyer, channel, req, at).await {
+    match place_in(&mut tx, db.backend(), buyer, req, &prepared, at).await {
         Ok(placed) => {
             tx.commit().await?;
             Ok(placed)
@@ -233,14 +245,19 @@ async fn placed_by_key(conn: &mut Conn, profile_id: &str, key: &str) -> Result<O
     )
 }
 
-async fn place_in(
+/// What checkout decides before it writes.
+struct Prepared {
+    quote: Quote,
+    touch: super::attribution::Touch,
+}
+
+async fn prepare(
     conn: &mut Conn,
-    backend: Backend,
     buyer: &Buyer,
     session_channel: &str,
     req: &CheckoutRequest,
     at: Micros,
-) -> Result<Placed> {
+) -> Result<Prepared> {
     let quote = pricing::quote(conn, Some(buyer), &req.items, &req.apply, at).await?;
     check_service_items(conn, buyer, &req.items, &quote).await?;
     let physical = quote.lines.iter().any(|l| l.item.kind != "service");
@@ -250,14 +267,26 @@ async fn place_in(
             "where should we ship this order?",
         ));
     }
-    let order_id = new_id();
-    let order_no = order_number(at);
-    let expires_at = at + PAYMENT_TIMEOUT;
     let touch =
         super::attribution::resolve(conn, &buyer.profile_id, &req.entry, session_channel, at)
             .await?;
+    Ok(Prepared { quote, touch })
+}
+
+async fn place_in(
+    conn: &mut Conn,
+    backend: Backend,
+    buyer: &Buyer,
+    req: &CheckoutRequest,
+    prepared: &Prepared,
+    at: Micros,
+) -> Result<Placed> {
+    let (quote, touch) = (&prepared.quote, &prepared.touch);
+    let order_id = new_id();
+    let order_no = order_number(at);
+    let expires_at = at + PAYMENT_TIMEOUT;
     insert_order(
-        conn, &order_id, &order_no, buyer, req, &quote, &touch, expires_at, at,
+        conn, &order_id, &order_no, buyer, req, quote, touch, expires_at, at,
     )
     .await?;
     let mut needs = Vec::new();
