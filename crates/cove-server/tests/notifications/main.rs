@@ -477,3 +477,86 @@ async fn bad_rules_are_refused_and_change_nothing() {
     let r = admin.get("/api/v1/notification-rules/order.shipped").await;
     assert_eq!(error_code(r, 404).await, "notification_rule_not_found");
 }
+
+#[tokio::test]
+async fn the_console_lists_and_edits_rules() {
+    let (app, _db) = TestApp::spawn().await;
+    let admin = app.user("admin", None).await;
+    let mp = account(&admin, "mini_program", "wx_mp_page").await;
+    assert_eq!(
+        admin
+            .post("/api/v1/notification-rules", paid_rule(&mp))
+            .await
+            .status(),
+        200
+    );
+    let marketing = app.user("marketing", None).await;
+    let page = marketing.get("/admin/channels/notifications").await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("id=\"notification-rules\"") && body.contains("subscribe TPL_ORDER_PAID")
+    );
+    let edit = marketing
+        .get("/admin/channels/notifications?event=order.paid")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        edit.contains("character_string1"),
+        "the form holds the rule"
+    );
+
+    let form = |fields: Vec<(&str, String)>| {
+        marketing
+            .client
+            .post(app.url("/admin/channels/notifications"))
+            .header("x-csrf-token", &marketing.csrf)
+            .header("hx-request", "true")
+            .form(&fields)
+            .send()
+    };
+    let shipped = json!([{ "via": "subscribe", "account_id": mp, "template_id": "TPL_SHIPPED",
+        "fields": [{ "key": "character_string1", "value": "{tracking_no}" }, { "key": "thing2", "value": "{carrier}" }] }]);
+    let r = form(vec![
+        ("event_name", "order.shipped".into()),
+        ("channels", shipped.to_string()),
+        ("time_zone", String::new()),
+        ("enabled", "on".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("subscribe TPL_SHIPPED") && body.contains("alert-ok"));
+
+    // Refused input says why and stores nothing.
+    let bad = json!([{ "via": "subscribe", "account_id": mp, "template_id": "TPL_SHIPPED",
+        "fields": [{ "key": "colour1", "value": "{carrier}" }] }]);
+    let r = form(vec![
+        ("event_name", "order.cancelled".into()),
+        ("channels", bad.to_string()),
+        ("enabled", "on".into()),
+    ])
+    .await
+    .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("alert-error") && body.contains("colour1"));
+    let r = form(vec![
+        ("event_name", "order.cancelled".into()),
+        ("channels", "not json".into()),
+    ])
+    .await
+    .unwrap();
+    assert!(r.text().await.unwrap().contains("alert-error"));
+    assert_eq!(
+        count(app.db(), "SELECT COUNT(*) FROM notification_rules").await,
+        2
+    );
+    let analyst = app.user("data_analyst", None).await;
+    assert_eq!(
+        analyst.get("/admin/channels/notifications").await.status(),
+        403
+    );
+}
