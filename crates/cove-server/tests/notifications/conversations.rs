@@ -217,3 +217,38 @@ async fn a_closed_conversation_ticket_makes_the_next_text_open_a_new_one() {
         vec!["还有一个问题"]
     );
 }
+
+#[tokio::test]
+async fn two_texts_of_one_follower_filed_at_once_share_one_ticket() {
+    let (app, _db) = TestApp::spawn().await;
+    let admin = app.user("admin", None).await;
+    let oa = account(&admin, "official_account", "wx_oa_race").await;
+    let profile = app.new_profile().await;
+    let at = cove_core::clock::now();
+    let runs: Vec<_> = (0..6)
+        .map(|i| {
+            let (db, oa, profile) = (app.db().clone(), oa.clone(), profile.clone());
+            tokio::spawn(async move {
+                let mut tx = db.begin().await.unwrap();
+                cove_core::channels::conversations::on_text(
+                    &mut tx,
+                    db.backend(),
+                    &oa,
+                    "o_fan_race",
+                    &profile,
+                    &format!("第 {i} 条消息"),
+                    at + i,
+                )
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+            })
+        })
+        .collect();
+    for run in runs {
+        run.await.unwrap();
+    }
+    let tickets = oa_tickets(&app).await;
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(customer_messages(&app, &tickets[0].0).await.len(), 6);
+}
