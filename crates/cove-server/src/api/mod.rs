@@ -7,6 +7,7 @@ pub mod computed_traits;
 pub mod ingest;
 pub mod membership;
 pub mod network;
+pub mod notifications;
 pub mod orders;
 pub mod pay_wechat;
 pub mod promotions;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(notifications::router())
         .merge(tags::router())
         .merge(audiences::router())
         .merge(computed_traits::router())
