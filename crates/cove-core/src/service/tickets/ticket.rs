@@ -9,6 +9,7 @@ use crate::audience::domain::{emit, DomainEvent};
 use crate::clock::Micros;
 use crate::db::{new_id, Backend, Conn, Db};
 use crate::error::{Error, Result};
+use crate::files;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -62,33 +63,66 @@ impl Author {
     }
 }
 
-/// A file attached to a message; the file itself lives at `url`.
+/// A file attached to a message; the file itself lives at `url`. An
+/// uploaded file is named by its `/files/{id}/{name}` URL, and its name,
+/// size and type are taken from the upload, not from the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = TicketAttachment)]
 pub struct Attachment {
+    #[serde(default)]
     pub name: String,
     pub url: String,
+    #[serde(default)]
     pub size: i64,
+    #[serde(default)]
     pub content_type: String,
 }
 
-fn check_attachments(attachments: &[Attachment]) -> Result<()> {
+/// Checks the attachments of a message by `author`. Uploaded files must be
+/// there, and a customer may attach only their own uploads.
+async fn resolve_attachments(
+    conn: &mut Conn,
+    author: &Author,
+    attachments: &[Attachment],
+) -> Result<Vec<Attachment>> {
     if attachments.len() > MAX_ATTACHMENTS {
         return Err(Error::invalid(
             "too_many_attachments",
             format!("at most {MAX_ATTACHMENTS} attachments per message"),
         ));
     }
+    let mut resolved = Vec::with_capacity(attachments.len());
     for a in attachments {
+        if let Some(file_id) = files::id_in_url(&a.url) {
+            let file = files::get(conn, file_id).await.map_err(|_| {
+                Error::invalid("unknown_file", format!("no uploaded file {file_id}"))
+            })?;
+            if let Author::Customer { profile_id } = author {
+                if file.owner_profile_id.as_deref() != Some(profile_id.as_str()) {
+                    return Err(Error::invalid(
+                        "file_not_yours",
+                        "attach only files you uploaded yourself",
+                    ));
+                }
+            }
+            resolved.push(Attachment {
+                name: file.name,
+                url: file.url,
+                size: file.size,
+                content_type: file.content_type,
+            });
+            continue;
+        }
         let url_ok = a.url.starts_with("https://") || a.url.starts_with('/');
         if a.name.trim().is_empty() || !url_ok || a.size < 0 || a.content_type.trim().is_empty() {
             return Err(Error::invalid(
                 "invalid_attachment",
-                "an attachment has a name, an https:// or site-relative url, a size and a content type",
+                "an attachment is an uploaded file's url, or has a name, an https:// or site-relative url, a size and a content type",
             ));
         }
+        resolved.push(a.clone());
     }
-    Ok(())
+    Ok(resolved)
 }
 
 fn check_body(body: &str) -> Result<()> {
@@ -520,7 +554,7 @@ pub async fn open(
         ));
     }
     check_body(&new.body)?;
-    check_attachments(&new.attachments)?;
+    let attachments = resolve_attachments(conn, &new.author, &new.attachments).await?;
     let priority = new.priority.clone().unwrap_or_else(|| "normal".into());
     check_priority(&priority)?;
     if new.profile_id.is_empty() {
@@ -587,16 +621,7 @@ pub async fn open(
             .await?;
         }
     }
-    insert_message(
-        conn,
-        &id,
-        &new.author,
-        &new.body,
-        false,
-        &new.attachments,
-        at,
-    )
-    .await?;
+    insert_message(conn, &id, &new.author, &new.body, false, &attachments, at).await?;
     record(
         conn,
         &id,
@@ -650,6 +675,19 @@ async fn insert_message(
     .bind(at)
     .execute(&mut *conn)
     .await?;
+    // Who may read an uploaded attachment follows the messages carrying it.
+    for file_id in attachments.iter().filter_map(|a| files::id_in_url(&a.url)) {
+        sqlx::query(
+            "INSERT INTO ticket_files (file_id, ticket_id, message_id, internal) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (file_id, message_id) DO NOTHING",
+        )
+        .bind(file_id)
+        .bind(ticket_id)
+        .bind(&id)
+        .bind(i64::from(internal))
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(Message {
         id,
         author_kind: author.kind().into(),
@@ -853,7 +891,7 @@ pub async fn reply(
     at: Micros,
 ) -> Result<Message> {
     check_body(body)?;
-    check_attachments(attachments)?;
+    let attachments = &resolve_attachments(conn, author, attachments).await?;
     if internal && !matches!(author, Author::Agent { .. }) {
         return Err(Error::invalid(
             "internal_note_forbidden",
