@@ -385,3 +385,92 @@ async fn product_images_are_public_and_need_catalog_rights() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn product_images_show_in_the_storefront_in_their_order() {
+    let (app, _db) = TestApp::spawn().await;
+    let manager = app.user("store_manager", None).await;
+    let r = manager
+        .post(
+            "/api/v1/catalog/categories",
+            json!({ "code": "laptops", "name_zh": "笔记本", "name_en": "Laptops", "position": 1 }),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let r = manager
+        .post(
+            "/api/v1/catalog/products",
+            json!({ "code": "NB-X14", "category": "laptops", "name_zh": "极光 X14", "name_en": "Aurora X14",
+                    "kind": "device", "price_fen": 699_900 }),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let mut urls = Vec::new();
+    for (name, bytes) in [("front.png", PNG), ("side.jpg", JPEG)] {
+        let f = json_of(
+            staff_upload(
+                &app,
+                &manager,
+                form(name, "image/png", bytes, Some("product_image")),
+            )
+            .await,
+            201,
+        )
+        .await;
+        urls.push(f["url"].as_str().unwrap().to_owned());
+    }
+    let patch = |images: Value| {
+        manager
+            .client
+            .patch(app.url("/api/v1/catalog/products/NB-X14"))
+            .header("x-csrf-token", &manager.csrf)
+            .json(&json!({ "images": images }))
+            .send()
+    };
+    // Reordered: the side view is the cover.
+    let r = patch(json!([urls[1], urls[0]])).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    let page = anonymous_get(&app, "/p/NB-X14").await.text().await.unwrap();
+    let side = page
+        .find(&format!("src=\"{}\"", urls[1]))
+        .expect("side image on the page");
+    let front = page
+        .find(&format!("src=\"{}\"", urls[0]))
+        .expect("front image on the page");
+    assert!(side < front, "images keep their order");
+    let list = anonymous_get(&app, "/c/laptops")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains(&format!("src=\"{}\"", urls[1])),
+        "the cover is on the card"
+    );
+    assert!(!list.contains(&urls[0]));
+    let home = anonymous_get(&app, "/").await.text().await.unwrap();
+    assert!(home.contains(&format!("src=\"{}\"", urls[1])));
+
+    // A customer's private attachment cannot become a product image.
+    let c = app.customer(&app.new_profile().await).await;
+    let private = json_of(
+        customer_upload(&app, &c, form("me.png", "image/png", PNG, None)).await,
+        201,
+    )
+    .await;
+    let r = patch(json!([private["url"]])).await.unwrap();
+    assert_eq!(error_code(r, 400).await, "invalid_image");
+    let page = anonymous_get(&app, "/p/NB-X14").await.text().await.unwrap();
+    assert!(page.contains(&urls[1]));
+
+    // The console editor shows the images and the upload control.
+    let editor = manager
+        .get("/admin/commerce/products/NB-X14")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(editor.contains("id=\"image-upload\""));
+    assert!(editor.contains(&urls[1]));
+}
