@@ -148,7 +148,7 @@ fn countdown(t: &Ticket, now: Micros, l: &Labels) -> (String, &'static str) {
     }
 }
 
-fn status_name(statuses: &[Status], code: &str, lang: Lang) -> String {
+pub(crate) fn status_name(statuses: &[Status], code: &str, lang: Lang) -> String {
     statuses
         .iter()
         .find(|s| s.code == code)
@@ -291,80 +291,5 @@ pub async fn ticket(
         teams: teams::list(&mut conn).await?,
         can_write: console.principal().can(Area::Service, Access::Write),
         d,
-    })
-}
-
-pub struct StoreLabels {
-    pub title: &'static str,
-    pub sign_in: &'static str,
-    pub empty: &'static str,
-}
-
-const STORE_ZH: StoreLabels = StoreLabels {
-    title: "我的工单",
-    sign_in: "登录后查看您的工单",
-    empty: "您还没有工单",
-};
-
-const STORE_EN: StoreLabels = StoreLabels {
-    title: "My tickets",
-    sign_in: "Sign in to see your tickets",
-    empty: "You have no tickets yet",
-};
-
-/// (number, subject, status name, status kind, created).
-type StoreRow = (String, String, String, String, String);
-
-#[derive(Template)]
-#[template(path = "store/tickets.html")]
-struct StoreTickets {
-    f: super::store::Frame,
-    s: &'static StoreLabels,
-    /// None when signed out.
-    rows: Option<Vec<StoreRow>>,
-}
-
-/// `GET /service/tickets`: the signed-in customer's tickets and their status.
-pub async fn store_list(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> PageResult {
-    let f = super::store::frame(&headers, super::store::Tab::Service, "/service/tickets");
-    let s = match f.lang {
-        Lang::Zh => &STORE_ZH,
-        _ => &STORE_EN,
-    };
-    let jar = axum_extra::extract::cookie::CookieJar::from_headers(&headers);
-    let session = match jar.get(crate::customer::CUSTOMER_COOKIE) {
-        Some(c) => cove_core::access::customers::authenticate(&state.db, c.value()).await?,
-        None => None,
-    };
-    let Some(session) = session else {
-        return html(&StoreTickets { f, s, rows: None });
-    };
-    let mut conn = state.db.read().acquire().await.map_err(Error::from)?;
-    let all = statuses::list(&mut conn).await?;
-    let filter = Filter {
-        profile_id: Some(session.profile_id.clone()),
-        limit: Some(200),
-        ..Filter::default()
-    };
-    let rows = tickets::list(&mut conn, &filter)
-        .await?
-        .into_iter()
-        .map(|t| {
-            (
-                t.number,
-                t.subject,
-                status_name(&all, &t.status, f.lang),
-                t.status_kind,
-                when(t.created_at),
-            )
-        })
-        .collect();
-    html(&StoreTickets {
-        f,
-        s,
-        rows: Some(rows),
     })
 }

@@ -1110,3 +1110,130 @@ async fn console_queue_and_ticket_pages_and_the_customers_list() {
         .unwrap();
     assert!(anonymous.contains("id=\"signed-out\""));
 }
+
+/// The value of the first `attr="..."` in `html`.
+fn attr<'a>(html: &'a str, attr: &str) -> &'a str {
+    let start = html.find(&format!("{attr}=\"")).expect(attr) + attr.len() + 2;
+    let len = html[start..].find('"').unwrap();
+    &html[start..start + len]
+}
+
+#[tokio::test]
+async fn customers_open_and_follow_tickets_in_the_storefront() {
+    let (app, _db) = TestApp::spawn().await;
+    let (member_id, profile) = member(&app).await;
+    device_of(&app, "ST4RF01", &member_id).await;
+    let agent = app.user("service_agent", None).await;
+    let customer = app.customer(&profile).await;
+    let cookie = format!("cove_customer={}", customer.token);
+    let page = |path: String| {
+        customer
+            .client
+            .get(app.url(&path))
+            .header("cookie", &cookie)
+            .send()
+    };
+
+    // The form offers the member's bound devices.
+    let form = page("/service/tickets/new".into()).await.unwrap();
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    assert!(form.contains("id=\"open-ticket\"") && form.contains("value=\"ST4RF01\""));
+    let csrf = attr(&form, "data-csrf").to_owned();
+
+    // What the form's script does: upload the photo, then open the ticket,
+    // both with the storefront cookie and its CSRF token.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let part = reqwest::multipart::Part::bytes(png)
+        .file_name("screen.png")
+        .mime_str("image/png")
+        .unwrap();
+    let upload = customer
+        .client
+        .post(app.url("/api/v1/me/files"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    let photo = json_of(upload, 201).await;
+    let opened = customer
+        .client
+        .post(app.url("/api/v1/me/tickets"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(
+            &json!({"kind": "after_sales", "subject": "屏幕闪烁", "body": "开机后闪烁",
+                      "service_tag": "ST4RF01", "attachments": [{"url": photo["url"]}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ticket = json_of(opened, 201).await;
+    let id = ticket["id"].as_str().unwrap();
+    assert_eq!(ticket["service_tag"], "ST4RF01");
+
+    for (body, internal) in [("请重启试试", false), ("内部：疑似排线", true)] {
+        let r = agent
+            .post(
+                &format!("/api/v1/tickets/{id}/messages"),
+                json!({"body": body, "internal": internal}),
+            )
+            .await;
+        json_of(r, 201).await;
+    }
+
+    let list = page("/service/tickets".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains(&format!("href=\"/service/tickets/{id}\""))
+            && list.contains("id=\"new-ticket\"")
+    );
+    let detail = page(format!("/service/tickets/{id}")).await.unwrap();
+    assert_eq!(detail.status(), 200);
+    let detail = detail.text().await.unwrap();
+    assert!(
+        detail.contains("开机后闪烁") && detail.contains("请重启试试"),
+        "{detail}"
+    );
+    assert!(!detail.contains("疑似排线"), "internal notes stay internal");
+    assert!(detail.contains(&format!("src=\"{}\"", photo["url"].as_str().unwrap())));
+    assert!(detail.contains("id=\"reply-ticket\"") && detail.contains("处理中"));
+
+    // Someone else's ticket does not exist for this customer.
+    let (_, stranger) = member(&app).await;
+    let other = app.customer(&stranger).await;
+    let r = other
+        .client
+        .get(app.url(&format!("/service/tickets/{id}")))
+        .header("cookie", format!("cove_customer={}", other.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A closed ticket shows no reply form.
+    let r = agent
+        .post(
+            &format!("/api/v1/tickets/{id}/status"),
+            json!({"status": "closed"}),
+        )
+        .await;
+    json_of(r, 200).await;
+    let detail = page(format!("/service/tickets/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("id=\"ticket-closed\"") && !detail.contains("id=\"reply-ticket\""));
+
+    // The service desk links to the queue.
+    let desk = agent.get("/admin/service").await.text().await.unwrap();
+    assert!(desk.contains("href=\"/admin/service/tickets\""));
+}
