@@ -41,6 +41,7 @@ pub struct Labels {
     pub member: &'static str,
     pub device_order: &'static str,
     pub none: &'static str,
+    pub priority_service: &'static str,
 }
 
 const ZH: Labels = Labels {
@@ -77,6 +78,7 @@ const ZH: Labels = Labels {
     member: "会员",
     device_order: "设备 / 订单",
     none: "—",
+    priority_service: "优先服务",
 };
 
 const EN: Labels = Labels {
@@ -107,6 +109,7 @@ const EN: Labels = Labels {
     member: "Member",
     device_order: "Device / order",
     none: "—",
+    priority_service: "Priority service",
 };
 
 fn labels(console: &Console) -> &'static Labels {
@@ -122,6 +125,9 @@ pub struct Row_ {
     pub subject: String,
     pub status: String,
     pub priority: String,
+    /// The member's tier name, if a member.
+    pub tier: Option<String>,
+    pub priority_service: bool,
     pub assignee: String,
     pub sla: String,
     pub sla_class: &'static str,
@@ -155,6 +161,31 @@ pub(crate) fn status_name(statuses: &[Status], code: &str, lang: Lang) -> String
         .map(|s| match lang {
             Lang::Zh => s.name_zh.clone(),
             _ => s.name_en.clone(),
+        })
+        .unwrap_or_else(|| code.to_owned())
+}
+
+/// (code, name_zh, name_en) of every tier.
+async fn tier_names(
+    conn: &mut cove_core::db::Conn,
+) -> Result<Vec<(String, String, String)>, Error> {
+    Ok(
+        sqlx::query_as("SELECT code, name_zh, name_en FROM tiers ORDER BY rank")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+fn tier_name(tiers: &[(String, String, String)], code: &str, lang: Lang) -> String {
+    tiers
+        .iter()
+        .find(|(c, _, _)| c == code)
+        .map(|(_, zh, en)| {
+            if lang == Lang::Zh {
+                zh.clone()
+            } else {
+                en.clone()
+            }
         })
         .unwrap_or_else(|| code.to_owned())
 }
@@ -198,6 +229,7 @@ pub async fn queue(
     let all = statuses::list(&mut conn).await?;
     let people = agents(&mut conn).await?;
     let list = tickets::list(&mut conn, &filter).await?;
+    let tiers = tier_names(&mut conn).await?;
     let now = clock::now();
     let rows = list
         .iter()
@@ -209,6 +241,11 @@ pub async fn queue(
                 subject: t.subject.clone(),
                 status: status_name(&all, &t.status, console.lang),
                 priority: t.priority.clone(),
+                tier: t
+                    .member_tier
+                    .as_ref()
+                    .map(|code| tier_name(&tiers, code, console.lang)),
+                priority_service: t.priority_service,
                 assignee: t
                     .assignee_id
                     .as_ref()

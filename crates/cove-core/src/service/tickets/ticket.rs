@@ -10,6 +10,7 @@ use crate::clock::Micros;
 use crate::db::{new_id, Backend, Conn, Db};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::membership::benefits;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -194,6 +195,10 @@ pub struct Ticket {
     pub next_due_at: Option<Micros>,
     /// Whether any timer of the ticket was breached.
     pub breached: bool,
+    /// The member's tier carried priority service when the ticket opened.
+    pub priority_service: bool,
+    /// The member's tier now (code), if the customer is a member.
+    pub member_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -247,10 +252,12 @@ const TICKET_COLUMNS: &str = "t.id, t.number, t.kind, t.subject, t.status, t.sta
     t.profile_id, t.member_id, t.service_tag, t.order_id, t.team_id, t.assignee_id, t.sla_policy_id, \
     t.created_at, t.updated_at, t.first_responded_at, t.solved_at, t.closed_at, \
     (SELECT MIN(s.due_at) FROM sla_timers s WHERE s.ticket_id = t.id AND s.met_at IS NULL AND s.paused_at IS NULL), \
-    (SELECT COUNT(*) FROM sla_timers s WHERE s.ticket_id = t.id AND s.breached_at IS NOT NULL)";
+    (SELECT COUNT(*) FROM sla_timers s WHERE s.ticket_id = t.id AND s.breached_at IS NOT NULL), \
+    t.priority_service, (SELECT m.tier FROM members m WHERE m.id = t.member_id)";
 
 fn ticket_from_row(row: &sqlx::any::AnyRow) -> Result<Ticket> {
     let breaches: i64 = row.try_get(21)?;
+    let priority_service: i64 = row.try_get(22)?;
     Ok(Ticket {
         id: row.try_get(0)?,
         number: row.try_get(1)?,
@@ -274,6 +281,8 @@ fn ticket_from_row(row: &sqlx::any::AnyRow) -> Result<Ticket> {
         closed_at: row.try_get(19)?,
         next_due_at: row.try_get(20)?,
         breached: breaches > 0,
+        priority_service: priority_service != 0,
+        member_tier: row.try_get(23)?,
     })
 }
 
@@ -555,7 +564,17 @@ pub async fn open(
     }
     check_body(&new.body)?;
     let attachments = resolve_attachments(conn, &new.author, &new.attachments).await?;
-    let priority = new.priority.clone().unwrap_or_else(|| "normal".into());
+    // Priority service is a tier benefit: the member's tickets start at
+    // high priority (unless staff chose one) under the brand's priority
+    // policy, if it has one.
+    let priority_service = match &new.member_id {
+        Some(member) => benefits::has_priority_service(conn, member).await?,
+        None => false,
+    };
+    let priority = new
+        .priority
+        .clone()
+        .unwrap_or_else(|| if priority_service { "high" } else { "normal" }.into());
     check_priority(&priority)?;
     if new.profile_id.is_empty() {
         return Err(Error::invalid(
@@ -570,7 +589,7 @@ pub async fn open(
             .map_err(|_| Error::invalid("unknown_team", format!("no team {team}")))?;
     }
     let status = statuses::first_of_kind(conn, "new").await?;
-    let policy = policies::default_policy(conn).await?;
+    let policy = policies::for_new_ticket(conn, priority_service).await?;
     let seq: i64 = sqlx::query_scalar(
         "UPDATE ticket_numbers SET next_value = next_value + 1 WHERE id = 1 RETURNING next_value - 1",
     )
@@ -580,8 +599,8 @@ pub async fn open(
     let number = format!("T{seq}");
     sqlx::query(
         "INSERT INTO tickets (id, number, kind, subject, status, status_kind, priority, channel, profile_id, \
-         member_id, service_tag, order_id, team_id, assignee_id, sla_policy_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, $15)",
+         member_id, service_tag, order_id, team_id, assignee_id, sla_policy_id, created_at, updated_at, priority_service) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, $15, $16)",
     )
     .bind(&id)
     .bind(&number)
@@ -598,6 +617,7 @@ pub async fn open(
     .bind(&new.team_id)
     .bind(policy.as_ref().map(|p| p.id.clone()))
     .bind(at)
+    .bind(i64::from(priority_service))
     .execute(&mut *conn)
     .await?;
     if let Some(policy) = &policy {
@@ -627,7 +647,8 @@ pub async fn open(
         &id,
         &new.author,
         "opened",
-        json!({"number": number, "kind": new.kind, "channel": new.channel, "priority": priority, "status": status.code}),
+        json!({"number": number, "kind": new.kind, "channel": new.channel, "priority": priority,
+               "status": status.code, "priority_service": priority_service}),
         at,
     )
     .await?;
