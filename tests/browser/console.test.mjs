@@ -383,6 +383,25 @@ test("a customer opens a ticket with a photo from the phone; an agent sees it in
   await Promise.all([agent.page.waitForURL(/\/admin\/service\/tickets\/[0-9a-f-]{36}$/), row.locator("a").first().click()]);
   await agent.page.waitForFunction(() => document.querySelector("img.attachment-photo")?.naturalWidth === 1);
   await agent.page.screenshot({ path: path.join(shots, "console-ticket.png"), fullPage: true });
+
+  // The agent answers with a PDF; the customer sees the answer and the file.
+  await agent.page.fill("#reply-form textarea[name=body]", "请按说明书第 3 页操作");
+  await agent.page.setInputFiles("#reply-files", {
+    name: "manual.pdf",
+    mimeType: "application/pdf",
+    buffer: Buffer.from("%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"),
+  });
+  await Promise.all([
+    agent.page.waitForResponse((r) => /\/api\/v1\/tickets\/[0-9a-f-]+\/messages$/.test(r.url()) && r.status() === 201),
+    agent.page.click("#reply-form button[type=submit]"),
+  ]);
   await agent.context.close();
+  await page.reload();
+  assert.match(await page.textContent("#conversation"), /请按说明书第 3 页操作/);
+  const pdf = page.locator("#conversation a.ticket-file", { hasText: "manual.pdf" });
+  assert.equal(await pdf.count(), 1);
+  const res = await page.request.get(`${base}${await pdf.getAttribute("href")}`);
+  assert.equal(res.status(), 200);
+  assert.equal(res.headers()["content-type"], "application/pdf");
   await context.close();
 });
