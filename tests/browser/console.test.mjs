@@ -394,3 +394,61 @@ test("marketing edits a notification rule in the console; a bad rule is explaine
   await page.screenshot({ path: path.join(shots, "console-notification-rules.png"), fullPage: true });
   await context.close();
 });
+
+test("a customer opens a ticket with a photo from the phone; an agent sees it in the queue", async () => {
+  assert.ok(demo.service_sign_in && demo.service_sign_in.url, "demo.json names a service sign-in link");
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await page.goto(`${base}${new URL(demo.service_sign_in.url).pathname}`);
+  assert.equal(new URL(page.url()).pathname, "/me");
+
+  await page.goto(`${base}/service/tickets`);
+  await Promise.all([page.waitForURL(`${base}/service/tickets/new`), page.click("#new-ticket")]);
+  const subject = `屏幕闪烁 ${Date.now()}`;
+  await page.selectOption("select[name=kind]", "after_sales");
+  await page.fill("input[name=subject]", subject);
+  await page.fill("textarea[name=body]", "开机后屏幕一直闪烁，见照片");
+  // A real 1×1 PNG, as a phone camera would hand over a file.
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  await page.setInputFiles("input[type=file]", { name: "screen.png", mimeType: "image/png", buffer: png });
+  await Promise.all([page.waitForURL(/\/service\/tickets\/[0-9a-f-]{36}$/), page.click("#open-ticket button[type=submit]")]);
+  assert.equal((await page.textContent("#ticket-subject")).trim(), subject);
+  const number = (await page.textContent("#ticket-number")).trim();
+  await page.waitForFunction(() => document.querySelector("#conversation img.ticket-photo")?.naturalWidth === 1);
+  await page.screenshot({ path: path.join(shots, "storefront-ticket.png"), fullPage: true });
+
+  const agent = await console_();
+  await login(agent.page, signIn("service_agent"));
+  await agent.page.goto(`${base}/admin/service`);
+  await Promise.all([agent.page.waitForURL(`${base}/admin/service/tickets`), agent.page.click("#ticket-queue-link")]);
+  const row = agent.page.locator("#tickets tr", { hasText: number });
+  assert.equal(await row.count(), 1, "the ticket is in the queue");
+  assert.match(await row.textContent(), new RegExp(subject));
+  await Promise.all([agent.page.waitForURL(/\/admin\/service\/tickets\/[0-9a-f-]{36}$/), row.locator("a").first().click()]);
+  await agent.page.waitForFunction(() => document.querySelector("img.attachment-photo")?.naturalWidth === 1);
+  await agent.page.screenshot({ path: path.join(shots, "console-ticket.png"), fullPage: true });
+
+  // The agent answers with a PDF; the customer sees the answer and the file.
+  await agent.page.fill("#reply-form textarea[name=body]", "请按说明书第 3 页操作");
+  await agent.page.setInputFiles("#reply-files", {
+    name: "manual.pdf",
+    mimeType: "application/pdf",
+    buffer: Buffer.from("%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"),
+  });
+  await Promise.all([
+    agent.page.waitForResponse((r) => /\/api\/v1\/tickets\/[0-9a-f-]+\/messages$/.test(r.url()) && r.status() === 201),
+    agent.page.click("#reply-form button[type=submit]"),
+  ]);
+  await agent.context.close();
+  await page.reload();
+  assert.match(await page.textContent("#conversation"), /请按说明书第 3 页操作/);
+  const pdf = page.locator("#conversation a.ticket-file", { hasText: "manual.pdf" });
+  assert.equal(await pdf.count(), 1);
+  const res = await page.request.get(`${base}${await pdf.getAttribute("href")}`);
+  assert.equal(res.status(), 200);
+  assert.equal(res.headers()["content-type"], "application/pdf");
+  await context.close();
+});

@@ -32,6 +32,24 @@ pub struct Config {
     pub wechat: WechatConfig,
     #[serde(default)]
     pub wechat_pay: WechatPayConfig,
+    #[serde(default)]
+    pub files: FilesConfig,
+}
+
+/// Uploaded files (`COVE_FILES__MAX_BYTES=20971520`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FilesConfig {
+    /// The largest upload accepted, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: crate::files::DEFAULT_MAX_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -42,8 +42,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match &self.0 {
             Error::Invalid { code, .. } => match code.as_ref() {
-                "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-                "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "body_too_large" | "file_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+                "unsupported_media_type" | "unsupported_file_type" => {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE
+                }
                 "invalid_body" => StatusCode::UNPROCESSABLE_ENTITY,
                 "route_not_found" => StatusCode::NOT_FOUND,
                 "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,

@@ -349,6 +349,27 @@ fn check_images(images: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// An uploaded image must be there and uploaded as a product image (an
+/// attachment is private and would not show in the store).
+async fn check_uploaded_images(conn: &mut Conn, images: &[String]) -> Result<()> {
+    for url in images {
+        let Some(id) = crate::files::id_in_url(url) else {
+            continue;
+        };
+        let purpose: Option<String> = sqlx::query_scalar("SELECT purpose FROM files WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if purpose.as_deref() != Some("product_image") {
+            return Err(Error::invalid(
+                "invalid_image",
+                format!("{url:?} is not an uploaded product image"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn tier_exists(conn: &mut Conn, tier: &str) -> Result<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tiers WHERE code = $1")
         .bind(tier)
@@ -379,6 +400,7 @@ pub async fn check_product(conn: &mut Conn, p: &ProductInput) -> Result<String> 
     check_price(p.price_fen)?;
     check_attributes(&p.attributes)?;
     check_images(&p.images)?;
+    check_uploaded_images(conn, &p.images).await?;
     if p.description.chars().count() > 20_000 {
         return Err(Error::invalid(
             "description_too_long",

@@ -88,6 +88,18 @@ pub async fn for_member(conn: &mut Conn, member_id: &str) -> Result<MemberBenefi
     })
 }
 
+/// Whether the member's tier carries priority service now.
+pub async fn has_priority_service(conn: &mut Conn, member_id: &str) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM members m JOIN tier_benefits b ON b.tier = m.tier AND b.kind = 'priority_service' \
+         WHERE m.id = $1",
+    )
+    .bind(member_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Issues a countable benefit for `period` (once: a second call returns the
 /// first grant).
 #[allow(clippy::too_many_arguments)]

@@ -4,6 +4,7 @@ pub mod audiences;
 pub mod catalog;
 pub mod channels;
 pub mod computed_traits;
+pub mod files;
 pub mod ingest;
 pub mod membership;
 pub mod network;
@@ -42,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(pay_wechat::router())
         .merge(catalog::router())
         .merge(promotions::router())
+        .merge(files::router())
 }
 
 /// A page of a listing: `limit` items before the cursor `before`.

@@ -21,6 +21,7 @@ pub mod service_tickets;
 pub mod store;
 pub mod store_member;
 pub mod store_orders;
+pub mod store_tickets;
 pub mod system;
 
 use crate::error::ApiError;
@@ -128,7 +129,9 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(store::search))
         .route("/p/{code}", get(store::product_page))
         .route("/service", get(store::service))
-        .route("/service/tickets", get(service_tickets::store_list))
+        .route("/service/tickets", get(store_tickets::store_list))
+        .route("/service/tickets/new", get(store_tickets::new_ticket))
+        .route("/service/tickets/{id}", get(store_tickets::ticket))
         .route("/coupons", get(commerce_promotions::store_coupons))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))

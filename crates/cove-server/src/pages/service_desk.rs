@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 pub struct DeskLabels {
     pub lookup: &'static str,
+    pub queue: &'static str,
     pub placeholder: &'static str,
     pub search: &'static str,
     pub not_found: &'static str,
@@ -37,6 +38,7 @@ pub struct DeskLabels {
 
 const ZH: DeskLabels = DeskLabels {
     lookup: "设备与保修查询",
+    queue: "工单队列 ›",
     placeholder: "输入 7 位服务编号",
     search: "查询",
     not_found: "未找到该设备",
@@ -57,6 +59,7 @@ const ZH: DeskLabels = DeskLabels {
 
 const EN: DeskLabels = DeskLabels {
     lookup: "Device and warranty lookup",
+    queue: "Ticket queue ›",
     placeholder: "7-character service tag",
     search: "Look up",
     not_found: "No device with this service tag",

@@ -41,6 +41,7 @@ pub struct Labels {
     pub member: &'static str,
     pub device_order: &'static str,
     pub none: &'static str,
+    pub priority_service: &'static str,
 }
 
 const ZH: Labels = Labels {
@@ -77,6 +78,7 @@ const ZH: Labels = Labels {
     member: "会员",
     device_order: "设备 / 订单",
     none: "—",
+    priority_service: "优先服务",
 };
 
 const EN: Labels = Labels {
@@ -107,6 +109,7 @@ const EN: Labels = Labels {
     member: "Member",
     device_order: "Device / order",
     none: "—",
+    priority_service: "Priority service",
 };
 
 fn labels(console: &Console) -> &'static Labels {
@@ -122,6 +125,9 @@ pub struct Row_ {
     pub subject: String,
     pub status: String,
     pub priority: String,
+    /// The member's tier name, if a member.
+    pub tier: Option<String>,
+    pub priority_service: bool,
     pub assignee: String,
     pub sla: String,
     pub sla_class: &'static str,
@@ -148,13 +154,38 @@ fn countdown(t: &Ticket, now: Micros, l: &Labels) -> (String, &'static str) {
     }
 }
 
-fn status_name(statuses: &[Status], code: &str, lang: Lang) -> String {
+pub(crate) fn status_name(statuses: &[Status], code: &str, lang: Lang) -> String {
     statuses
         .iter()
         .find(|s| s.code == code)
         .map(|s| match lang {
             Lang::Zh => s.name_zh.clone(),
             _ => s.name_en.clone(),
+        })
+        .unwrap_or_else(|| code.to_owned())
+}
+
+/// (code, name_zh, name_en) of every tier.
+async fn tier_names(
+    conn: &mut cove_core::db::Conn,
+) -> Result<Vec<(String, String, String)>, Error> {
+    Ok(
+        sqlx::query_as("SELECT code, name_zh, name_en FROM tiers ORDER BY rank")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+fn tier_name(tiers: &[(String, String, String)], code: &str, lang: Lang) -> String {
+    tiers
+        .iter()
+        .find(|(c, _, _)| c == code)
+        .map(|(_, zh, en)| {
+            if lang == Lang::Zh {
+                zh.clone()
+            } else {
+                en.clone()
+            }
         })
         .unwrap_or_else(|| code.to_owned())
 }
@@ -198,6 +229,7 @@ pub async fn queue(
     let all = statuses::list(&mut conn).await?;
     let people = agents(&mut conn).await?;
     let list = tickets::list(&mut conn, &filter).await?;
+    let tiers = tier_names(&mut conn).await?;
     let now = clock::now();
     let rows = list
         .iter()
@@ -209,6 +241,11 @@ pub async fn queue(
                 subject: t.subject.clone(),
                 status: status_name(&all, &t.status, console.lang),
                 priority: t.priority.clone(),
+                tier: t
+                    .member_tier
+                    .as_ref()
+                    .map(|code| tier_name(&tiers, code, console.lang)),
+                priority_service: t.priority_service,
                 assignee: t
                     .assignee_id
                     .as_ref()
@@ -291,80 +328,5 @@ pub async fn ticket(
         teams: teams::list(&mut conn).await?,
         can_write: console.principal().can(Area::Service, Access::Write),
         d,
-    })
-}
-
-pub struct StoreLabels {
-    pub title: &'static str,
-    pub sign_in: &'static str,
-    pub empty: &'static str,
-}
-
-const STORE_ZH: StoreLabels = StoreLabels {
-    title: "我的工单",
-    sign_in: "登录后查看您的工单",
-    empty: "您还没有工单",
-};
-
-const STORE_EN: StoreLabels = StoreLabels {
-    title: "My tickets",
-    sign_in: "Sign in to see your tickets",
-    empty: "You have no tickets yet",
-};
-
-/// (number, subject, status name, status kind, created).
-type StoreRow = (String, String, String, String, String);
-
-#[derive(Template)]
-#[template(path = "store/tickets.html")]
-struct StoreTickets {
-    f: super::store::Frame,
-    s: &'static StoreLabels,
-    /// None when signed out.
-    rows: Option<Vec<StoreRow>>,
-}
-
-/// `GET /service/tickets`: the signed-in customer's tickets and their status.
-pub async fn store_list(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-) -> PageResult {
-    let f = super::store::frame(&headers, super::store::Tab::Service, "/service/tickets");
-    let s = match f.lang {
-        Lang::Zh => &STORE_ZH,
-        _ => &STORE_EN,
-    };
-    let jar = axum_extra::extract::cookie::CookieJar::from_headers(&headers);
-    let session = match jar.get(crate::customer::CUSTOMER_COOKIE) {
-        Some(c) => cove_core::access::customers::authenticate(&state.db, c.value()).await?,
-        None => None,
-    };
-    let Some(session) = session else {
-        return html(&StoreTickets { f, s, rows: None });
-    };
-    let mut conn = state.db.read().acquire().await.map_err(Error::from)?;
-    let all = statuses::list(&mut conn).await?;
-    let filter = Filter {
-        profile_id: Some(session.profile_id.clone()),
-        limit: Some(200),
-        ..Filter::default()
-    };
-    let rows = tickets::list(&mut conn, &filter)
-        .await?
-        .into_iter()
-        .map(|t| {
-            (
-                t.number,
-                t.subject,
-                status_name(&all, &t.status, f.lang),
-                t.status_kind,
-                when(t.created_at),
-            )
-        })
-        .collect();
-    html(&StoreTickets {
-        f,
-        s,
-        rows: Some(rows),
     })
 }

@@ -95,6 +95,8 @@ pub struct Product {
     pub icon: Icon,
     pub tint: usize,
     pub category: String,
+    /// The first product image, if it has any.
+    pub cover: Option<String>,
 }
 
 async fn categories_of(db: &Db, lang: Lang) -> Result<Vec<Category>, Error> {
@@ -131,7 +133,7 @@ async fn products_of(
     limit: i64,
 ) -> Result<Vec<Product>, Error> {
     let rows = sqlx::query(
-        "SELECT p.code, p.name_zh, p.name_en, p.kind, p.price_fen, c.code AS category \
+        "SELECT p.code, p.name_zh, p.name_en, p.kind, p.price_fen, p.images, c.code AS category \
          FROM products p JOIN categories c ON c.id = p.category_id \
          LEFT JOIN (SELECT ol.product_id, CAST(SUM(ol.quantity) AS BIGINT) AS sold \
                     FROM order_lines ol JOIN orders o ON o.id = ol.order_id \
@@ -150,6 +152,7 @@ async fn products_of(
             let code: String = r.try_get("code")?;
             let category: String = r.try_get("category")?;
             let kind: String = r.try_get("kind")?;
+            let images: String = r.try_get("images")?;
             let tint = match tints.iter().position(|c| c == &category) {
                 Some(i) => i,
                 None => {
@@ -167,12 +170,20 @@ async fn products_of(
                 price: yuan(r.try_get("price_fen")?),
                 icon: icons::product(&format!("{category} {code}")),
                 tint,
+                cover: cover_of(&images),
                 category,
                 code,
             })
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Error::from)
+}
+
+/// The first URL of a product's JSON image list.
+pub(crate) fn cover_of(images_json: &str) -> Option<String> {
+    serde_json::from_str::<Vec<String>>(images_json)
+        .ok()
+        .and_then(|v| v.into_iter().next())
 }
 
 /// A few products from each category in turn, so the home shows the range.
@@ -314,6 +325,7 @@ mod tests {
             icon: icons::BOX,
             tint: 0,
             category: category.into(),
+            cover: None,
         }
     }
 

@@ -232,7 +232,10 @@ pub fn explain_label(lang: Lang, kind: &str, label: &str) -> String {
     }
 }
 
-async fn session(state: &AppState, headers: &HeaderMap) -> PageResult<Option<CustomerSession>> {
+pub(crate) async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> PageResult<Option<CustomerSession>> {
     Ok(
         match CookieJar::from_headers(headers).get(CUSTOMER_COOKIE) {
             Some(c) => customers::authenticate(&state.db, c.value()).await?,

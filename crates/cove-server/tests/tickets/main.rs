@@ -1110,3 +1110,253 @@ async fn console_queue_and_ticket_pages_and_the_customers_list() {
         .unwrap();
     assert!(anonymous.contains("id=\"signed-out\""));
 }
+
+/// The value of the first `attr="..."` in `html`.
+fn attr<'a>(html: &'a str, attr: &str) -> &'a str {
+    let start = html.find(&format!("{attr}=\"")).expect(attr) + attr.len() + 2;
+    let len = html[start..].find('"').unwrap();
+    &html[start..start + len]
+}
+
+#[tokio::test]
+async fn customers_open_and_follow_tickets_in_the_storefront() {
+    let (app, _db) = TestApp::spawn().await;
+    let (member_id, profile) = member(&app).await;
+    device_of(&app, "ST4RF01", &member_id).await;
+    let agent = app.user("service_agent", None).await;
+    let customer = app.customer(&profile).await;
+    let cookie = format!("cove_customer={}", customer.token);
+    let page = |path: String| {
+        customer
+            .client
+            .get(app.url(&path))
+            .header("cookie", &cookie)
+            .send()
+    };
+
+    // The form offers the member's bound devices.
+    let form = page("/service/tickets/new".into()).await.unwrap();
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.unwrap();
+    assert!(form.contains("id=\"open-ticket\"") && form.contains("value=\"ST4RF01\""));
+    let csrf = attr(&form, "data-csrf").to_owned();
+
+    // What the form's script does: upload the photo, then open the ticket,
+    // both with the storefront cookie and its CSRF token.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let part = reqwest::multipart::Part::bytes(png)
+        .file_name("screen.png")
+        .mime_str("image/png")
+        .unwrap();
+    let upload = customer
+        .client
+        .post(app.url("/api/v1/me/files"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    let photo = json_of(upload, 201).await;
+    let opened = customer
+        .client
+        .post(app.url("/api/v1/me/tickets"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(
+            &json!({"kind": "after_sales", "subject": "屏幕闪烁", "body": "开机后闪烁",
+                      "service_tag": "ST4RF01", "attachments": [{"url": photo["url"]}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ticket = json_of(opened, 201).await;
+    let id = ticket["id"].as_str().unwrap();
+    assert_eq!(ticket["service_tag"], "ST4RF01");
+
+    for (body, internal) in [("请重启试试", false), ("内部：疑似排线", true)] {
+        let r = agent
+            .post(
+                &format!("/api/v1/tickets/{id}/messages"),
+                json!({"body": body, "internal": internal}),
+            )
+            .await;
+        json_of(r, 201).await;
+    }
+
+    let list = page("/service/tickets".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains(&format!("href=\"/service/tickets/{id}\""))
+            && list.contains("id=\"new-ticket\"")
+    );
+    let detail = page(format!("/service/tickets/{id}")).await.unwrap();
+    assert_eq!(detail.status(), 200);
+    let detail = detail.text().await.unwrap();
+    assert!(
+        detail.contains("开机后闪烁") && detail.contains("请重启试试"),
+        "{detail}"
+    );
+    assert!(!detail.contains("疑似排线"), "internal notes stay internal");
+    assert!(detail.contains(&format!("src=\"{}\"", photo["url"].as_str().unwrap())));
+    assert!(detail.contains("id=\"reply-ticket\"") && detail.contains("处理中"));
+
+    // Someone else's ticket does not exist for this customer.
+    let (_, stranger) = member(&app).await;
+    let other = app.customer(&stranger).await;
+    let r = other
+        .client
+        .get(app.url(&format!("/service/tickets/{id}")))
+        .header("cookie", format!("cove_customer={}", other.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A closed ticket shows no reply form.
+    let r = agent
+        .post(
+            &format!("/api/v1/tickets/{id}/status"),
+            json!({"status": "closed"}),
+        )
+        .await;
+    json_of(r, 200).await;
+    let detail = page(format!("/service/tickets/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("id=\"ticket-closed\"") && !detail.contains("id=\"reply-ticket\""));
+
+    // The service desk links to the queue.
+    let desk = agent.get("/admin/service").await.text().await.unwrap();
+    assert!(desk.contains("href=\"/admin/service/tickets\""));
+}
+
+/// A storefront ticket of `profile` (through the API) and its SLA targets.
+async fn open_as_customer(app: &TestApp, profile: &str) -> (Value, Value) {
+    let customer = app.customer(profile).await;
+    let ticket = json_of(
+        customer
+            .post(
+                "/api/v1/me/tickets",
+                json!({"kind": "after_sales", "subject": "无法开机", "body": "按电源键没有反应"}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let admin = app.user("service_agent", None).await;
+    let id = ticket["id"].as_str().unwrap();
+    let detail = json_of(admin.get(&format!("/api/v1/tickets/{id}")).await, 200).await;
+    let targets = detail["timers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["metric"].as_str().unwrap().to_owned(),
+                t["target_minutes"].clone(),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>();
+    (detail["ticket"].clone(), Value::Object(targets))
+}
+
+#[tokio::test]
+async fn priority_service_members_get_tighter_slas() {
+    let (app, _db) = TestApp::spawn().await;
+    let (_, ordinary) = member(&app).await;
+    let (diamond_id, diamond) = member(&app).await;
+    sqlx::query("UPDATE members SET tier = 'diamond' WHERE id = $1")
+        .bind(&diamond_id)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+
+    // With only the standard policy, the benefit raises the priority.
+    let (t, targets) = open_as_customer(&app, &ordinary).await;
+    assert_eq!(t["priority"], "normal");
+    assert_eq!(t["priority_service"], false);
+    assert_eq!(targets, json!({"first_response": 240, "resolution": 1440}));
+    let (t, targets) = open_as_customer(&app, &diamond).await;
+    assert_eq!(t["priority"], "high");
+    assert_eq!(t["priority_service"], true);
+    assert_eq!(t["member_tier"], "diamond");
+    assert_eq!(targets, json!({"first_response": 60, "resolution": 480}));
+    let first_priority_ticket = t["id"].as_str().unwrap().to_owned();
+
+    // The brand's priority policy applies to priority members only.
+    let admin = app.user("admin", None).await;
+    let policy = json_of(
+        admin
+            .post(
+                "/api/v1/sla-policies",
+                json!({"code": "priority", "name": "Priority service", "timezone": "Asia/Shanghai",
+                       "working_days": [1, 2, 3, 4, 5, 6, 7], "day_start_minute": 480, "day_end_minute": 1320,
+                       "for_priority_service": true,
+                       "targets": {"urgent": {"first_response": 10, "resolution": 120},
+                                   "high": {"first_response": 15, "resolution": 180},
+                                   "normal": {"first_response": 30, "resolution": 360},
+                                   "low": {"first_response": 60, "resolution": 720}}}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(policy["for_priority_service"], true);
+    let (t, targets) = open_as_customer(&app, &diamond).await;
+    assert_eq!(t["sla_policy_id"], policy["id"]);
+    assert_eq!(targets, json!({"first_response": 15, "resolution": 180}));
+    let (t, targets) = open_as_customer(&app, &ordinary).await;
+    assert_eq!(t["sla_policy_id"], "default");
+    assert_eq!(targets, json!({"first_response": 240, "resolution": 1440}));
+
+    // Staff opening for the member keep the priority they chose, under the
+    // member's policy.
+    let agent = app.user("service_agent", None).await;
+    let opened = json_of(
+        agent
+            .post(
+                "/api/v1/tickets",
+                json!({"kind": "pre_sales", "subject": "咨询", "body": "电话咨询", "member_id": diamond_id,
+                       "priority": "low"}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(opened["priority"], "low");
+    assert_eq!(opened["sla_policy_id"], policy["id"]);
+
+    // A member who loses the tier loses the benefit on new tickets.
+    sqlx::query("UPDATE members SET tier = 'gold' WHERE id = $1")
+        .bind(&diamond_id)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    let (t, targets) = open_as_customer(&app, &diamond).await;
+    assert_eq!(t["priority_service"], false);
+    assert_eq!(targets, json!({"first_response": 240, "resolution": 1440}));
+
+    // The queue marks priority-service tickets and shows the member's tier.
+    let queue = agent
+        .get("/admin/service/tickets")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let row = |id: &str| {
+        let start = queue.find(&format!("data-id=\"{id}\"")).unwrap();
+        let end = start + queue[start..].find("</tr>").unwrap();
+        queue[start..end].to_owned()
+    };
+    assert!(row(&first_priority_ticket).contains("priority-service"));
+    assert!(!row(t["id"].as_str().unwrap()).contains("priority-service"));
+    assert!(row(t["id"].as_str().unwrap()).contains("class=\"badge badge-grey tier\""));
+}

@@ -40,6 +40,10 @@ pub struct Policy {
     pub holidays: Vec<String>,
     #[serde(default)]
     pub is_default: bool,
+    /// The policy for tickets of members whose tier has priority service
+    /// (at most one; without it they get the default policy).
+    #[serde(default)]
+    pub for_priority_service: bool,
 }
 
 impl Policy {
@@ -94,7 +98,7 @@ impl Policy {
     }
 }
 
-const COLUMNS: &str = "id, code, name, targets, timezone, working_days, day_start_minute, day_end_minute, holidays, is_default";
+const COLUMNS: &str = "id, code, name, targets, timezone, working_days, day_start_minute, day_end_minute, holidays, is_default, for_priority_service";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Policy> {
     let targets: String = row.try_get(3)?;
@@ -103,6 +107,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Policy> {
     let start: i64 = row.try_get(6)?;
     let end: i64 = row.try_get(7)?;
     let is_default: i64 = row.try_get(9)?;
+    let for_priority_service: i64 = row.try_get(10)?;
     Ok(Policy {
         id: row.try_get(0)?,
         code: row.try_get(1)?,
@@ -117,6 +122,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Policy> {
         day_end_minute: u32::try_from(end).unwrap_or(0),
         holidays: serde_json::from_str(&holidays).map_err(|e| Error::Internal(e.into()))?,
         is_default: is_default != 0,
+        for_priority_service: for_priority_service != 0,
     })
 }
 
@@ -148,6 +154,22 @@ pub async fn default_policy(conn: &mut Conn) -> Result<Option<Policy>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// The policy a new ticket gets: the priority-service policy for a member
+/// entitled to it, when the brand has one; the default otherwise.
+pub async fn for_new_ticket(conn: &mut Conn, priority_service: bool) -> Result<Option<Policy>> {
+    if priority_service {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sla_policies WHERE for_priority_service = 1 ORDER BY code LIMIT 1"
+        ))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            return from_row(&row).map(Some);
+        }
+    }
+    default_policy(conn).await
+}
+
 /// Creates a policy or replaces the one with the same code. Existing tickets
 /// keep the due dates they were given.
 pub async fn upsert(conn: &mut Conn, policy: &Policy, at: Micros) -> Result<Policy> {
@@ -173,15 +195,23 @@ pub async fn upsert(conn: &mut Conn, policy: &Policy, at: Micros) -> Result<Poli
             .execute(&mut *conn)
             .await?;
     }
+    if policy.for_priority_service {
+        sqlx::query(
+            "UPDATE sla_policies SET for_priority_service = 0 WHERE for_priority_service = 1",
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     let id = existing.unwrap_or_else(new_id);
     sqlx::query(
         "INSERT INTO sla_policies (id, code, name, targets, timezone, working_days, day_start_minute, \
-         day_end_minute, holidays, is_default, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         day_end_minute, holidays, is_default, for_priority_service, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $11, $11) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, targets = excluded.targets, \
          timezone = excluded.timezone, working_days = excluded.working_days, \
          day_start_minute = excluded.day_start_minute, day_end_minute = excluded.day_end_minute, \
-         holidays = excluded.holidays, is_default = excluded.is_default, updated_at = excluded.updated_at",
+         holidays = excluded.holidays, is_default = excluded.is_default, \
+         for_priority_service = excluded.for_priority_service, updated_at = excluded.updated_at",
     )
     .bind(&id)
     .bind(policy.code.trim())
@@ -194,6 +224,7 @@ pub async fn upsert(conn: &mut Conn, policy: &Policy, at: Micros) -> Result<Poli
     .bind(holidays)
     .bind(i64::from(policy.is_default))
     .bind(at)
+    .bind(i64::from(policy.for_priority_service))
     .execute(&mut *conn)
     .await?;
     get(conn, &id).await

@@ -9,6 +9,8 @@ use crate::audience::domain::{emit, DomainEvent};
 use crate::clock::Micros;
 use crate::db::{new_id, Backend, Conn, Db};
 use crate::error::{Error, Result};
+use crate::files;
+use crate::membership::benefits;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -62,33 +64,66 @@ impl Author {
     }
 }
 
-/// A file attached to a message; the file itself lives at `url`.
+/// A file attached to a message; the file itself lives at `url`. An
+/// uploaded file is named by its `/files/{id}/{name}` URL, and its name,
+/// size and type are taken from the upload, not from the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = TicketAttachment)]
 pub struct Attachment {
+    #[serde(default)]
     pub name: String,
     pub url: String,
+    #[serde(default)]
     pub size: i64,
+    #[serde(default)]
     pub content_type: String,
 }
 
-fn check_attachments(attachments: &[Attachment]) -> Result<()> {
+/// Checks the attachments of a message by `author`. Uploaded files must be
+/// there, and a customer may attach only their own uploads.
+async fn resolve_attachments(
+    conn: &mut Conn,
+    author: &Author,
+    attachments: &[Attachment],
+) -> Result<Vec<Attachment>> {
     if attachments.len() > MAX_ATTACHMENTS {
         return Err(Error::invalid(
             "too_many_attachments",
             format!("at most {MAX_ATTACHMENTS} attachments per message"),
         ));
     }
+    let mut resolved = Vec::with_capacity(attachments.len());
     for a in attachments {
+        if let Some(file_id) = files::id_in_url(&a.url) {
+            let file = files::get(conn, file_id).await.map_err(|_| {
+                Error::invalid("unknown_file", format!("no uploaded file {file_id}"))
+            })?;
+            if let Author::Customer { profile_id } = author {
+                if file.owner_profile_id.as_deref() != Some(profile_id.as_str()) {
+                    return Err(Error::invalid(
+                        "file_not_yours",
+                        "attach only files you uploaded yourself",
+                    ));
+                }
+            }
+            resolved.push(Attachment {
+                name: file.name,
+                url: file.url,
+                size: file.size,
+                content_type: file.content_type,
+            });
+            continue;
+        }
         let url_ok = a.url.starts_with("https://") || a.url.starts_with('/');
         if a.name.trim().is_empty() || !url_ok || a.size < 0 || a.content_type.trim().is_empty() {
             return Err(Error::invalid(
                 "invalid_attachment",
-                "an attachment has a name, an https:// or site-relative url, a size and a content type",
+                "an attachment is an uploaded file's url, or has a name, an https:// or site-relative url, a size and a content type",
             ));
         }
+        resolved.push(a.clone());
     }
-    Ok(())
+    Ok(resolved)
 }
 
 fn check_body(body: &str) -> Result<()> {
@@ -160,6 +195,10 @@ pub struct Ticket {
     pub next_due_at: Option<Micros>,
     /// Whether any timer of the ticket was breached.
     pub breached: bool,
+    /// The member's tier carried priority service when the ticket opened.
+    pub priority_service: bool,
+    /// The member's tier now (code), if the customer is a member.
+    pub member_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -213,10 +252,12 @@ const TICKET_COLUMNS: &str = "t.id, t.number, t.kind, t.subject, t.status, t.sta
     t.profile_id, t.member_id, t.service_tag, t.order_id, t.team_id, t.assignee_id, t.sla_policy_id, \
     t.created_at, t.updated_at, t.first_responded_at, t.solved_at, t.closed_at, \
     (SELECT MIN(s.due_at) FROM sla_timers s WHERE s.ticket_id = t.id AND s.met_at IS NULL AND s.paused_at IS NULL), \
-    (SELECT COUNT(*) FROM sla_timers s WHERE s.ticket_id = t.id AND s.breached_at IS NOT NULL)";
+    (SELECT COUNT(*) FROM sla_timers s WHERE s.ticket_id = t.id AND s.breached_at IS NOT NULL), \
+    t.priority_service, (SELECT m.tier FROM members m WHERE m.id = t.member_id)";
 
 fn ticket_from_row(row: &sqlx::any::AnyRow) -> Result<Ticket> {
     let breaches: i64 = row.try_get(21)?;
+    let priority_service: i64 = row.try_get(22)?;
     Ok(Ticket {
         id: row.try_get(0)?,
         number: row.try_get(1)?,
@@ -240,6 +281,8 @@ fn ticket_from_row(row: &sqlx::any::AnyRow) -> Result<Ticket> {
         closed_at: row.try_get(19)?,
         next_due_at: row.try_get(20)?,
         breached: breaches > 0,
+        priority_service: priority_service != 0,
+        member_tier: row.try_get(23)?,
     })
 }
 
@@ -520,8 +563,18 @@ pub async fn open(
         ));
     }
     check_body(&new.body)?;
-    check_attachments(&new.attachments)?;
-    let priority = new.priority.clone().unwrap_or_else(|| "normal".into());
+    let attachments = resolve_attachments(conn, &new.author, &new.attachments).await?;
+    // Priority service is a tier benefit: the member's tickets start at
+    // high priority (unless staff chose one) under the brand's priority
+    // policy, if it has one.
+    let priority_service = match &new.member_id {
+        Some(member) => benefits::has_priority_service(conn, member).await?,
+        None => false,
+    };
+    let priority = new
+        .priority
+        .clone()
+        .unwrap_or_else(|| if priority_service { "high" } else { "normal" }.into());
     check_priority(&priority)?;
     if new.profile_id.is_empty() {
         return Err(Error::invalid(
@@ -536,7 +589,7 @@ pub async fn open(
             .map_err(|_| Error::invalid("unknown_team", format!("no team {team}")))?;
     }
     let status = statuses::first_of_kind(conn, "new").await?;
-    let policy = policies::default_policy(conn).await?;
+    let policy = policies::for_new_ticket(conn, priority_service).await?;
     let seq: i64 = sqlx::query_scalar(
         "UPDATE ticket_numbers SET next_value = next_value + 1 WHERE id = 1 RETURNING next_value - 1",
     )
@@ -546,8 +599,8 @@ pub async fn open(
     let number = format!("T{seq}");
     sqlx::query(
         "INSERT INTO tickets (id, number, kind, subject, status, status_kind, priority, channel, profile_id, \
-         member_id, service_tag, order_id, team_id, assignee_id, sla_policy_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, $15)",
+         member_id, service_tag, order_id, team_id, assignee_id, sla_policy_id, created_at, updated_at, priority_service) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, $15, $16)",
     )
     .bind(&id)
     .bind(&number)
@@ -564,6 +617,7 @@ pub async fn open(
     .bind(&new.team_id)
     .bind(policy.as_ref().map(|p| p.id.clone()))
     .bind(at)
+    .bind(i64::from(priority_service))
     .execute(&mut *conn)
     .await?;
     if let Some(policy) = &policy {
@@ -587,22 +641,14 @@ pub async fn open(
             .await?;
         }
     }
-    insert_message(
-        conn,
-        &id,
-        &new.author,
-        &new.body,
-        false,
-        &new.attachments,
-        at,
-    )
-    .await?;
+    insert_message(conn, &id, &new.author, &new.body, false, &attachments, at).await?;
     record(
         conn,
         &id,
         &new.author,
         "opened",
-        json!({"number": number, "kind": new.kind, "channel": new.channel, "priority": priority, "status": status.code}),
+        json!({"number": number, "kind": new.kind, "channel": new.channel, "priority": priority,
+               "status": status.code, "priority_service": priority_service}),
         at,
     )
     .await?;
@@ -650,6 +696,19 @@ async fn insert_message(
     .bind(at)
     .execute(&mut *conn)
     .await?;
+    // Who may read an uploaded attachment follows the messages carrying it.
+    for file_id in attachments.iter().filter_map(|a| files::id_in_url(&a.url)) {
+        sqlx::query(
+            "INSERT INTO ticket_files (file_id, ticket_id, message_id, internal) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (file_id, message_id) DO NOTHING",
+        )
+        .bind(file_id)
+        .bind(ticket_id)
+        .bind(&id)
+        .bind(i64::from(internal))
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(Message {
         id,
         author_kind: author.kind().into(),
@@ -853,7 +912,7 @@ pub async fn reply(
     at: Micros,
 ) -> Result<Message> {
     check_body(body)?;
-    check_attachments(attachments)?;
+    let attachments = &resolve_attachments(conn, author, attachments).await?;
     if internal && !matches!(author, Author::Agent { .. }) {
         return Err(Error::invalid(
             "internal_note_forbidden",

@@ -45,6 +45,7 @@ pub struct ShopLabels {
     pub total: &'static str,
     pub includes: &'static str,
     pub cover_months: &'static str,
+    pub photos: &'static str,
 }
 
 const ZH: ShopLabels = ShopLabels {
@@ -68,6 +69,7 @@ const ZH: ShopLabels = ShopLabels {
     total: "合计",
     includes: "套装包含",
     cover_months: "保障月数",
+    photos: "张图片",
 };
 
 const EN: ShopLabels = ShopLabels {
@@ -96,6 +98,7 @@ const EN: ShopLabels = ShopLabels {
     total: "Total",
     includes: "The kit includes",
     cover_months: "Months of cover",
+    photos: "photos",
 };
 
 fn labels(lang: Lang) -> &'static ShopLabels {
@@ -157,6 +160,7 @@ pub struct Card {
     pub icon: Icon,
     pub tint: usize,
     pub member_only: bool,
+    pub cover: Option<String>,
 }
 
 fn card(p: &Product, lang: Lang, i: usize) -> Card {
@@ -167,6 +171,7 @@ fn card(p: &Product, lang: Lang, i: usize) -> Card {
         icon: icons::product(&format!("{} {}", p.category, p.code)),
         tint: i % 6,
         member_only: p.member_only,
+        cover: p.images.first().cloned(),
     }
 }
 
@@ -325,7 +330,8 @@ struct ProductPage {
     s: &'static ShopLabels,
     name: String,
     description: String,
-    cover: Option<String>,
+    /// Every image, the cover first.
+    images: Vec<String>,
     icon: Icon,
     price: String,
     member_only: bool,
@@ -411,7 +417,7 @@ pub async fn product_page(
     html(&ProductPage {
         name: name(f.lang, &p.name_zh, &p.name_en),
         description: p.description.clone(),
-        cover: p.images.first().cloned(),
+        images: p.images.clone(),
         icon: icons::product(&format!("{} {}", p.category, p.code)),
         price: yuan(p.price_fen),
         member_only: p.member_only,
