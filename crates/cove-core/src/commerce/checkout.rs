@@ -126,10 +126,9 @@ async fn place_once(
         }
         prepare(&mut conn, buyer, channel, req, at).await?
     };
+    // A key that placed an order meanwhile fails the order's unique
+    // (profile, key) index inside, and is answered below.
     let mut tx = db.begin().await?;
-    if let Some(prior) = placed_by_key(&mut tx, &buyer.profile_id, &req.key).await? {
-        return Ok(prior);
-    }
     match place_in(&mut tx, db.backend(), buyer, req, &prepared, at).await {
         Ok(placed) => {
             tx.commit().await?;
@@ -289,17 +288,12 @@ async fn place_in(
         conn, &order_id, &order_no, buyer, req, quote, touch, expires_at, at,
     )
     .await?;
+    let line_ids: Vec<String> = (0..quote.lines.len())
+        .map(|i| format!("{order_id}-{i:02}"))
+        .collect();
+    insert_lines(conn, &order_id, &line_ids, quote, req).await?;
     let mut needs = Vec::new();
-    for (i, line) in quote.lines.iter().enumerate() {
-        let line_id = format!("{order_id}-{i:02}");
-        insert_line(
-            conn,
-            &order_id,
-            &line_id,
-            line,
-            req.items[i].service_tag.as_deref(),
-        )
-        .await?;
+    for (line_id, line) in line_ids.iter().zip(&quote.lines) {
         needs.extend(line.item.stock.iter().map(|(sku, per_unit)| stock::Need {
             line_id: line_id.clone(),
             sku_id: sku.clone(),
@@ -489,33 +483,47 @@ async fn insert_order(
     Ok(())
 }
 
-async fn insert_line(
+/// Every line of the order in one statement.
+async fn insert_lines(
     conn: &mut Conn,
     order_id: &str,
-    line_id: &str,
-    line: &pricing::QuoteLine,
-    service_tag: Option<&str>,
+    line_ids: &[String],
+    quote: &Quote,
+    req: &CheckoutRequest,
 ) -> Result<()> {
-    let service_tag = service_tag.map(|t| t.trim().to_ascii_uppercase());
-    sqlx::query(
+    const COLUMNS: usize = 13;
+    let mut sql = String::from(
         "INSERT INTO order_lines (id, order_id, product_id, quantity, unit_price_fen, sku_id, title, options, \
-         list_unit_fen, discount_fen, points_fen, paid_fen, service_tag) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(line_id)
-    .bind(order_id)
-    .bind(&line.item.product_id)
-    .bind(line.quantity)
-    .bind(line.unit_fen)
-    .bind(&line.item.sku_id)
-    .bind(&line.item.title)
-    .bind(json!(line.item.options).to_string())
-    .bind(line.list_unit_fen)
-    .bind(line.discount_fen)
-    .bind(line.points_fen)
-    .bind(line.paid_fen)
-    .bind(service_tag)
-    .execute(&mut *conn)
-    .await?;
+         list_unit_fen, discount_fen, points_fen, paid_fen, service_tag) VALUES ",
+    );
+    for i in 0..line_ids.len() {
+        let params: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", i * COLUMNS + c)).collect();
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("({})", params.join(", ")));
+    }
+    let mut insert = sqlx::query(&sql);
+    for ((line_id, line), item) in line_ids.iter().zip(&quote.lines).zip(&req.items) {
+        let service_tag = item
+            .service_tag
+            .as_deref()
+            .map(|t| t.trim().to_ascii_uppercase());
+        insert = insert
+            .bind(line_id)
+            .bind(order_id)
+            .bind(&line.item.product_id)
+            .bind(line.quantity)
+            .bind(line.unit_fen)
+            .bind(&line.item.sku_id)
+            .bind(&line.item.title)
+            .bind(json!(line.item.options).to_string())
+            .bind(line.list_unit_fen)
+            .bind(line.discount_fen)
+            .bind(line.points_fen)
+            .bind(line.paid_fen)
+            .bind(service_tag);
+    }
+    insert.execute(&mut *conn).await?;
     Ok(())
 }

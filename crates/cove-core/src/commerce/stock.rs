@@ -20,67 +20,122 @@ pub struct Need {
     pub quantity: i64,
 }
 
-/// Reserves every need from the locations that ship online, nearest
-/// (lowest priority) first, splitting across locations when one is short.
-/// Fails with `out_of_stock` (and the caller rolls back) when the sellable
-/// total is short.
+/// Reserves every need from the locations that ship online: the nearest
+/// (lowest priority) that has all of it, or else split across locations
+/// nearest first. Fails with `out_of_stock` (and the caller rolls back)
+/// when the sellable total is short.
 pub async fn reserve(conn: &mut Conn, order_id: &str, needs: &[Need], at: Micros) -> Result<()> {
     let mut needs = needs.to_vec();
     needs.sort_by(|a, b| a.sku_id.cmp(&b.sku_id));
+    let mut taken = Vec::with_capacity(needs.len());
     for need in &needs {
-        let mut left = need.quantity;
-        let levels: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT l.location_id, l.on_hand - l.reserved FROM stock_levels l \
-             JOIN stock_locations s ON s.id = l.location_id \
-             WHERE l.sku_id = $1 AND s.ships_online = 1 AND l.on_hand > l.reserved \
-             ORDER BY s.priority, s.code",
-        )
-        .bind(&need.sku_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (location, sellable) in levels {
-            if left == 0 {
-                break;
+        match take_whole(conn, need, at).await? {
+            Some(location) => taken.push((need, location, need.quantity)),
+            None => {
+                for (location, quantity) in take_split(conn, need, at).await? {
+                    taken.push((need, location, quantity));
+                }
             }
-            let take = sellable.min(left);
-            let taken = sqlx::query(
-                "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2 \
-                 WHERE sku_id = $3 AND location_id = $4 AND on_hand - reserved >= $1",
-            )
-            .bind(take)
-            .bind(at)
-            .bind(&need.sku_id)
-            .bind(&location)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if taken == 0 {
-                // Another buyer took units since the read; the next location may have some.
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO stock_reservations (id, order_id, line_id, sku_id, location_id, quantity, status, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'reserved', $7)",
-            )
+        }
+    }
+    // One statement records every reservation of the order.
+    let mut sql = String::from(
+        "INSERT INTO stock_reservations (id, order_id, line_id, sku_id, location_id, quantity, status, created_at) VALUES ",
+    );
+    for i in 0..taken.len() {
+        let p = i * 7;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, 'reserved', ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7
+        ));
+    }
+    let mut insert = sqlx::query(&sql);
+    for (need, location, quantity) in &taken {
+        insert = insert
             .bind(new_id())
             .bind(order_id)
             .bind(&need.line_id)
             .bind(&need.sku_id)
-            .bind(&location)
-            .bind(take)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
-            left -= take;
-        }
-        if left > 0 {
-            return Err(Error::conflict(
-                "out_of_stock",
-                "not enough stock for an item in this order",
-            ));
-        }
+            .bind(location)
+            .bind(*quantity)
+            .bind(at);
+    }
+    if !taken.is_empty() {
+        insert.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The usual case in one guarded statement: the nearest location holding
+/// the whole need reserves it. `None` when no single location can (or a
+/// concurrent buyer got there first).
+async fn take_whole(conn: &mut Conn, need: &Need, at: Micros) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2 \
+         WHERE sku_id = $3 AND on_hand - reserved >= $1 AND location_id = ( \
+           SELECT l.location_id FROM stock_levels l JOIN stock_locations s ON s.id = l.location_id \
+           WHERE l.sku_id = $3 AND s.ships_online = 1 AND l.on_hand - l.reserved >= $1 \
+           ORDER BY s.priority, s.code LIMIT 1) \
+         RETURNING location_id",
+    )
+    .bind(need.quantity)
+    .bind(at)
+    .bind(&need.sku_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The need split across locations, nearest first: (location, units) taken.
+async fn take_split(conn: &mut Conn, need: &Need, at: Micros) -> Result<Vec<(String, i64)>> {
+    let levels: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT l.location_id, l.on_hand - l.reserved FROM stock_levels l \
+         JOIN stock_locations s ON s.id = l.location_id \
+         WHERE l.sku_id = $1 AND s.ships_online = 1 AND l.on_hand > l.reserved \
+         ORDER BY s.priority, s.code",
+    )
+    .bind(&need.sku_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut left = need.quantity;
+    let mut taken = Vec::new();
+    for (location, sellable) in levels {
+        if left == 0 {
+            break;
+        }
+        let take = sellable.min(left);
+        let moved = sqlx::query(
+            "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2 \
+             WHERE sku_id = $3 AND location_id = $4 AND on_hand - reserved >= $1",
+        )
+        .bind(take)
+        .bind(at)
+        .bind(&need.sku_id)
+        .bind(&location)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        // Zero: another buyer took units since the read; the next location may have some.
+        if moved == 1 {
+            taken.push((location, take));
+            left -= take;
+        }
+    }
+    if left > 0 {
+        return Err(Error::conflict(
+            "out_of_stock",
+            "not enough stock for an item in this order",
+        ));
+    }
+    Ok(taken)
 }
 
 /// Payment: reserved units leave stock for good. Returns the units committed.

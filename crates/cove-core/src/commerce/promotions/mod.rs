@@ -441,6 +441,9 @@ pub async fn claim(
     discounts: &[Discount],
     at: Micros,
 ) -> Result<()> {
+    if discounts.is_empty() {
+        return Ok(());
+    }
     let prior = sqlx::query(
         "SELECT status FROM promotion_redemptions WHERE order_id = $1 \
          UNION ALL SELECT status FROM flash_sale_purchases WHERE order_id = $1",
