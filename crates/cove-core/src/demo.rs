@@ -8,6 +8,7 @@ mod catalog;
 mod channels;
 mod customers;
 mod events;
+mod field;
 mod history;
 mod membership;
 mod network;
@@ -181,6 +182,9 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
     let t = Instant::now();
     promotions::seed(db, now).await?;
     phases.push(("promotions".to_owned(), t.elapsed()));
+    let t = Instant::now();
+    field::seed(db, now).await?;
+    phases.push(("field service".to_owned(), t.elapsed()));
     Ok(phases)
 }
 

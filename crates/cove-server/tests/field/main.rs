@@ -797,3 +797,69 @@ async fn fifty_customers_booking_the_last_slot_get_one_booking() {
     // The losers opened no ticket either.
     assert_eq!(count(app.db(), "SELECT COUNT(*) FROM tickets").await, 1);
 }
+
+#[tokio::test]
+async fn pages_show_the_board_my_visits_and_the_link() {
+    let (app, _db, agent) = start().await;
+    let e = add_engineer(&agent, engineer("E-A", &["SH"], &["laptop"], 540)).await;
+    let (client, _, _) = customer_with(&app, "FSH0001", true).await;
+    let d = day(1);
+    let booked = json_of(
+        client
+            .post("/api/v1/me/appointments", booking("FSH0001", at(d, 9, 0)))
+            .await,
+        201,
+    )
+    .await;
+    let number = booked["appointment"]["number"].as_str().unwrap();
+    let id = booked["appointment"]["id"].as_str().unwrap();
+
+    let page = agent.get("/admin/service/dispatch").await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("工程师 E-A") && body.contains(number),
+        "{body}"
+    );
+    assert!(body.contains(&format!("/api/v1/field/appointments/{id}/dispatch")));
+    let bad = agent.get("/admin/service/dispatch?from=12/07").await;
+    assert_eq!(bad.status(), 400);
+
+    let token = booked["token"].as_str().unwrap();
+    let anonymous = reqwest::Client::new();
+    let link = anonymous
+        .get(app.url(&format!("/a/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 200);
+    let body = link.text().await.unwrap();
+    assert!(body.contains(number) && body.contains("reschedule-form"));
+    let wrong = anonymous.get(app.url("/a/nope")).send().await.unwrap();
+    assert_eq!(wrong.status(), 404);
+
+    let signed_out = anonymous
+        .get(app.url("/service/appointments"))
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_out.text().await.unwrap().contains("signed-out"));
+    // Once dispatched, the board lists the visit in the engineer's lane.
+    json_of(
+        agent
+            .post(
+                &format!("/api/v1/field/appointments/{id}/dispatch"),
+                json!({"engineer_id": e["id"]}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    let body = agent
+        .get("/admin/service/dispatch")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains(&format!("/api/v1/field/appointments/{id}/progress")));
+}

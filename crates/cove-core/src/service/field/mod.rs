@@ -4,6 +4,7 @@
 //! report of the parts used and rated once; and what the customer sees.
 
 pub mod appointments;
+pub mod board;
 pub mod engineers;
 pub mod slots;
 pub mod status;
