@@ -67,6 +67,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     let url = options.public_url.trim_end_matches('/').to_owned();
     let member_link = member_sign_in(db, &url, 0).await?;
     let shopper_link = member_sign_in(db, &url, 1).await?;
+    let service_link = sign_in_link(db, &url, field::service_member(db).await?).await?;
     let manifest = json!({
         "brand": { "name_zh": "极光电脑", "name_en": "Aurora Computing" },
         "urls": {
@@ -83,6 +84,8 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         "member_sign_in": member_link,
         // A second member's link, so trying the shop leaves the first one unused.
         "shopper_sign_in": shopper_link,
+        // A member whose device has on-site cover, to book a repair.
+        "service_sign_in": service_link,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
     });
     let mut summary = String::new();
@@ -131,6 +134,15 @@ async fn member_sign_in(db: &Db, url: &str, rank: i64) -> anyhow::Result<Value> 
     .bind(rank)
     .fetch_optional(db.read())
     .await?;
+    sign_in_link(db, url, member).await
+}
+
+/// A one-time storefront sign-in link (7 days) for (member_no, name, profile).
+async fn sign_in_link(
+    db: &Db,
+    url: &str,
+    member: Option<(String, String, String)>,
+) -> anyhow::Result<Value> {
     let Some((member_no, name, profile)) = member else {
         return Ok(Value::Null);
     };

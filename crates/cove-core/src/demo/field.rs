@@ -89,17 +89,7 @@ pub async fn seed(db: &Db, now: Micros) -> anyhow::Result<()> {
             break;
         }
         let service_tag = ServiceTag::parse(&tag)?;
-        warranty::grant(
-            &mut tx,
-            &service_tag,
-            Kind::Onsite,
-            1,
-            Origin::MemberBenefit,
-            "demo-onsite",
-            None,
-            now - DAY,
-        )
-        .await?;
+        onsite_cover(&mut tx, &service_tag, now).await?;
         let booked = appointments::book(
             &mut tx,
             backend,
@@ -132,6 +122,66 @@ pub async fn seed(db: &Db, now: Micros) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some((tag, _)) = service_device(&mut tx, now).await? {
+        onsite_cover(&mut tx, &ServiceTag::parse(&tag)?, now).await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// A month of on-site cover from yesterday (inside the device's warranty).
+async fn onsite_cover(
+    conn: &mut crate::db::Conn,
+    tag: &ServiceTag,
+    now: Micros,
+) -> anyhow::Result<()> {
+    warranty::grant(
+        conn,
+        tag,
+        Kind::Onsite,
+        1,
+        Origin::MemberBenefit,
+        "demo-onsite",
+        None,
+        now - DAY,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The device (and its member) the demo's service sign-in books a repair
+/// for: the last bound device in warranty, clear of the booked ones.
+async fn service_device(
+    conn: &mut crate::db::Conn,
+    now: Micros,
+) -> anyhow::Result<Option<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT d.service_tag, d.member_id FROM devices d JOIN members m ON m.id = d.member_id \
+         WHERE m.profile_id IS NOT NULL AND m.merged_into IS NULL AND d.warranty_ends_at > $1 \
+         ORDER BY d.service_tag DESC LIMIT 1",
+    )
+    .bind(now + 40 * DAY)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// (member_no, name, profile_id) of the member with on-site cover to book with.
+pub async fn service_member(db: &Db) -> anyhow::Result<Option<(String, String, String)>> {
+    let mut conn = db.read().acquire().await?;
+    let seeded: Option<String> = sqlx::query_scalar(
+        "SELECT service_tag FROM device_entitlements WHERE reference = 'demo-onsite' \
+         ORDER BY service_tag DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(tag) = seeded else {
+        return Ok(None);
+    };
+    Ok(sqlx::query_as(
+        "SELECT m.member_no, m.name, m.profile_id FROM devices d JOIN members m ON m.id = d.member_id \
+         WHERE d.service_tag = $1",
+    )
+    .bind(tag)
+    .fetch_optional(&mut *conn)
+    .await?)
 }

@@ -84,8 +84,9 @@ pub struct Visit {
     pub territory: String,
     pub address: String,
     pub ticket_id: Option<String>,
-    /// Engineers who cover the visit's territory and skill: (id, name).
-    pub qualified: Vec<(String, String)>,
+    /// Engineers who cover the visit's territory and skill: (id, name,
+    /// whether they are the one pencilled in).
+    pub qualified: Vec<(String, String, bool)>,
 }
 
 pub struct Lane {
@@ -122,7 +123,10 @@ fn visit(a: &Appointment, all: &[Engineer]) -> Visit {
                 && e.territories.contains(&a.territory)
                 && a.skill.as_ref().is_none_or(|s| e.skills.contains(s))
         })
-        .map(|e| (e.id.clone(), e.name.clone()))
+        .map(|e| {
+            let current = a.engineer_id.as_deref() == Some(e.id.as_str());
+            (e.id.clone(), e.name.clone(), current)
+        })
         .collect();
     Visit {
         id: a.id.clone(),
