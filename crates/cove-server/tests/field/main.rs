@@ -863,3 +863,41 @@ async fn pages_show_the_board_my_visits_and_the_link() {
         .unwrap();
     assert!(body.contains(&format!("/api/v1/field/appointments/{id}/progress")));
 }
+
+#[tokio::test]
+async fn the_desk_books_a_paid_visit_for_a_device_without_cover() {
+    let (app, _db, agent) = start().await;
+    add_engineer(&agent, engineer("E-A", &["SH"], &["laptop"], 540)).await;
+    let taken = agent
+        .post(
+            "/api/v1/field/engineers",
+            engineer("E-A", &["BJ"], &["laptop"], 540),
+        )
+        .await;
+    assert_eq!(error_code(taken, 409).await, "engineer_code_taken");
+    let (_, member_id, _) = customer_with(&app, "FSI0001", false).await;
+    let d = day(1);
+    let mut body = booking("FSI0001", at(d, 9, 0));
+    body["member_id"] = json!(member_id);
+    let refused = agent.post("/api/v1/field/appointments", body.clone()).await;
+    assert_eq!(error_code(refused, 400).await, "no_onsite_entitlement");
+    body["billable"] = json!(true);
+    let booked = json_of(agent.post("/api/v1/field/appointments", body).await, 201).await;
+    assert_eq!(booked["appointment"]["billable"], true);
+    assert_eq!(booked["appointment"]["member_id"], json!(member_id));
+    let ticket = booked["appointment"]["ticket_id"].as_str().unwrap();
+    let channel: String = sqlx::query_scalar("SELECT channel FROM tickets WHERE id = $1")
+        .bind(ticket)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(channel, "staff");
+    let unknown = agent
+        .post(
+            "/api/v1/field/appointments",
+            json!({"member_id": "nobody", "service_tag": "FSI0001", "territory": "SH",
+                   "address": "x", "starts_at": at(d, 11, 30)}),
+        )
+        .await;
+    assert_eq!(error_code(unknown, 400).await, "unknown_member");
+}
