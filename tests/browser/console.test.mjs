@@ -346,6 +346,53 @@ test("a customer configures a laptop, pays in the sandbox and sees the order; a 
   assert.equal(await page.getAttribute("#order-status", "data-status"), "shipped");
   assert.match(await page.textContent("#tracking"), /SF1234567890/);
   await context.close();
+
+  // The demo's notification rules told the shopper: both messages are in the sandbox outbox.
+  const marketing = await console_();
+  await login(marketing.page, signIn("marketing"));
+  const shopperRows = async () => {
+    await marketing.page.goto(`${base}/admin/channels?tab=outbox`);
+    return marketing.page.$$eval("#channel-table tbody tr", (rows) =>
+      rows.map((r) => r.textContent).filter((t) => t.includes("oAuroraDemoShopper")),
+    );
+  };
+  let rows = [];
+  for (let i = 0; i < 40; i++) {
+    rows = await shopperRows();
+    if (rows.filter((t) => t.includes("sandboxed")).length >= 2) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(rows.some((t) => t.includes("TPL_ORDER_PAID") && t.includes("sandboxed")), rows.join("\n"));
+  assert.ok(rows.some((t) => t.includes("TPL_ORDER_SHIPPED") && t.includes("sandboxed")), rows.join("\n"));
+  await marketing.context.close();
+});
+
+test("marketing edits a notification rule in the console; a bad rule is explained", async () => {
+  const { context, page } = await console_();
+  await login(page, signIn("marketing"));
+  await page.goto(`${base}/admin/channels/notifications`);
+  assert.ok(await page.locator('#notification-rules tr[data-event="order.paid"]').count(), "the demo's rules are listed");
+  await page.click('#notification-rules tr[data-event="ticket.status_changed"] a');
+  await page.waitForURL(/event=ticket\.status_changed/);
+  const channels = JSON.parse(await page.inputValue("#r-channels"));
+  assert.equal(channels[0].via, "subscribe");
+
+  // Only the Official Account, and switched off.
+  await page.fill("#r-channels", JSON.stringify([channels[1]], null, 2));
+  await page.uncheck("#rule-editor input[name=enabled]");
+  await page.click("#rule-editor button[type=submit]");
+  await page.waitForSelector("#rules-panel .alert-ok");
+  const row = page.locator('#notification-rules tr[data-event="ticket.status_changed"]');
+  assert.doesNotMatch(await row.textContent(), /subscribe/);
+  assert.match(await row.textContent(), /停用|Off/);
+
+  channels[0].fields[0].key = "colour1";
+  await page.fill("#r-channels", JSON.stringify(channels));
+  await page.click("#rule-editor button[type=submit]");
+  await page.waitForSelector("#rules-panel .alert-error");
+  assert.match(await page.textContent("#rules-panel .alert-error"), /colour1/);
+  await page.screenshot({ path: path.join(shots, "console-notification-rules.png"), fullPage: true });
+  await context.close();
 });
 
 test("a customer books an on-site repair; an agent sees the ticket and dispatches an engineer", async () => {

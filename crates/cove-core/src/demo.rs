@@ -12,6 +12,7 @@ mod field;
 mod history;
 mod membership;
 mod network;
+mod notifications;
 mod orders;
 mod promotions;
 mod team;
@@ -124,16 +125,21 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     Ok(Report { manifest, summary })
 }
 
-/// A fresh one-time storefront sign-in link for the demo's best member
-/// (`rank` 0), the second best (1), ...
-async fn member_sign_in(db: &Db, url: &str, rank: i64) -> anyhow::Result<Value> {
-    let member: Option<(String, String, String)> = sqlx::query_as(
+/// (member no, name, profile) of the demo's best member (`rank` 0), the second best (1), ...
+async fn ranked_member(db: &Db, rank: i64) -> anyhow::Result<Option<(String, String, String)>> {
+    Ok(sqlx::query_as(
         "SELECT m.member_no, m.name, m.profile_id FROM members m JOIN tiers t ON t.code = m.tier \
          WHERE m.profile_id IS NOT NULL AND m.merged_into IS NULL ORDER BY t.rank DESC, m.growth DESC, m.id LIMIT 1 OFFSET $1",
     )
     .bind(rank)
-    .fetch_optional(db.read())
-    .await?;
+    .fetch_optional(db.pool())
+    .await?)
+}
+
+/// A fresh one-time storefront sign-in link for the demo's best member
+/// (`rank` 0), the second best (1), ...
+async fn member_sign_in(db: &Db, url: &str, rank: i64) -> anyhow::Result<Value> {
+    let member = ranked_member(db, rank).await?;
     sign_in_link(db, url, member).await
 }
 

@@ -3,8 +3,9 @@
 use crate::state::AppState;
 use cove_core::audience::{audiences, computed, tags};
 use cove_core::clock::{self, DAY};
+use cove_core::commerce::payments::{self, Provider};
 use cove_core::commerce::wechat_pay;
-use cove_core::commerce::{checkout, lifecycle, payments::Provider, refunds};
+use cove_core::commerce::{checkout, lifecycle, refunds};
 use cove_core::jobs::JobCtx;
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
@@ -18,6 +19,10 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
     let refund_pay = state.wechat_pay.clone();
     let extra = match state.wechat_pay.clone() {
         Some(pay) => extra
+            .handle(payments::CLOSE_JOB, {
+                let pay = pay.clone();
+                move |ctx| wechat_pay::close_job(pay.clone(), ctx)
+            })
             .handle(wechat_pay::RECONCILE_JOB, move |ctx| {
                 wechat_pay::reconcile_job(pay.clone(), ctx)
             })

@@ -17,8 +17,8 @@ mod mp;
 mod wecom;
 
 pub use mp::{
-    MiniProgramLink, PhoneInfo, QrTicket, Session, SubscribeMessage, TemplateMessage, Watermark,
-    WxaCodeRequest,
+    CustomBody, CustomMessage, MiniProgramLink, PhoneInfo, QrTicket, Session, SubscribeMessage,
+    TemplateMessage, TextContent, Watermark, WxaCodeRequest,
 };
 pub use wecom::{
     ContactWay, ContactWayCreated, ExternalContactInfo, ExternalProfile, FollowUser, GroupChat,

@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{s, vectors};
 use cove_wechat::client::{
-    ApiBase, ClientOptions, ContactWay, MpClient, RetryPolicy, SubscribeMessage, TemplateMessage,
-    WeComClient, WelcomeMessage, WxaCodeRequest,
+    ApiBase, ClientOptions, ContactWay, CustomMessage, MpClient, RetryPolicy, SubscribeMessage,
+    TemplateMessage, WeComClient, WelcomeMessage, WxaCodeRequest,
 };
 use cove_wechat::pay::{
     parse_authorization, request_message, JsapiPrepayRequest, MerchantSigner, PayClient,
@@ -104,6 +104,26 @@ async fn subscribe_send(
     st.count("subscribe");
     if !st.token_ok(&q) {
         return invalid_token();
+    }
+    st.bodies.lock().unwrap().push(body);
+    Json(json!({"errcode":0,"errmsg":"ok"}))
+}
+
+/// Customer-service messages: the follower `oSilent` last wrote more than
+/// 48 hours ago, so WeChat refuses with 45015.
+async fn custom_send(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    st.count("custom");
+    if !st.token_ok(&q) {
+        return invalid_token();
+    }
+    if body["touser"] == "oSilent" {
+        return Json(
+            json!({"errcode":45015,"errmsg":"response out of time limit or subscription is canceled"}),
+        );
     }
     st.bodies.lock().unwrap().push(body);
     Json(json!({"errcode":0,"errmsg":"ok"}))
@@ -413,6 +433,7 @@ async fn spawn() -> (String, St) {
         .route("/sns/jscode2session", get(jscode2session))
         .route("/cgi-bin/message/subscribe/send", post(subscribe_send))
         .route("/cgi-bin/message/template/send", post(template_send))
+        .route("/cgi-bin/message/custom/send", post(custom_send))
         .route("/cgi-bin/qrcode/create", post(qrcode_create))
         .route("/wxa/getwxacodeunlimit", post(wxacode))
         .route("/wxa/business/getuserphonenumber", post(phone))
@@ -542,6 +563,30 @@ async fn token_expiry_mid_flight_refreshes_and_retries_once() {
     assert_eq!(
         st.bodies.lock().unwrap()[0]["data"]["thing1"]["value"],
         "维修完成"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_service_text_is_sent_as_wechat_expects_and_45015_is_typed() {
+    let (base, st) = spawn().await;
+    let client = mp(&base, Arc::new(MemoryTokenStore::default()));
+    client
+        .send_custom_message(&CustomMessage::text("oUser1", "您好，Pro 16 有现货"))
+        .await
+        .unwrap();
+    assert_eq!(
+        st.bodies.lock().unwrap()[0],
+        json!({"touser":"oUser1","msgtype":"text","text":{"content":"您好，Pro 16 有现货"}})
+    );
+    let err = client
+        .send_custom_message(&CustomMessage::text("oSilent", "还在吗？"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Api { errcode: 45015, .. }), "{err}");
+    assert_eq!(
+        st.calls.lock().unwrap()["custom"],
+        2,
+        "45015 is final: not retried"
     );
 }
 

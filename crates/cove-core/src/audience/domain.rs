@@ -8,7 +8,8 @@
 //! caller-chosen `key` (e.g. `points.awarded:<ledger id>`) used as its
 //! messageId, so emitting twice for one fact — a retried job, a replayed
 //! request — stores it once. Emit in the same transaction as the change the
-//! event describes: both commit, or neither.
+//! event describes: both commit, or neither — and so does the WeChat message
+//! a notification rule sends for it.
 
 use super::identity::Identifier;
 use super::resolve::{self, Origin};
@@ -80,6 +81,8 @@ pub async fn emit(conn: &mut Conn, event: &DomainEvent) -> Result<bool> {
         .bind(&event.profile_id)
         .execute(&mut *conn)
         .await?;
+        // The message that tells the customer, queued with the fact itself.
+        crate::channels::notifications::send::on_event(conn, event).await?;
     }
     Ok(n == 1)
 }

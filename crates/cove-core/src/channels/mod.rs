@@ -4,7 +4,9 @@
 pub mod accounts;
 pub mod clients;
 pub mod consent;
+pub mod conversations;
 pub mod mini_program;
+pub mod notifications;
 pub mod official_account;
 pub mod outbox;
 pub mod tokens;

@@ -365,6 +365,18 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
             .await?;
         let event = DomainEvent::new(fact.name, &profile_id, key, fact.properties.clone(), at);
         if domain::emit(&mut tx, &event).await? {
+            if let Inbound::Text { content, .. } = &inbound {
+                super::conversations::on_text(
+                    &mut tx,
+                    ctx.db.backend(),
+                    &account_id,
+                    &open_id,
+                    &profile_id,
+                    content,
+                    at,
+                )
+                .await?;
+            }
             // The console dashboard still reads the older `events` table.
             record_event(
                 &mut tx,

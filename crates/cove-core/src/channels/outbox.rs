@@ -16,7 +16,9 @@ use crate::clock::{self, Micros, SECOND};
 use crate::db::{new_id, Conn, Db};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobCtx, NewJob};
-use cove_wechat::client::{MiniProgramLink, SubscribeMessage, TemplateMessage, WelcomeMessage};
+use cove_wechat::client::{
+    CustomMessage, MiniProgramLink, SubscribeMessage, TemplateMessage, WelcomeMessage,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -38,6 +40,9 @@ pub enum MessageKind {
     WecomText,
     /// WeCom welcome message, within 20 seconds of the contact being added.
     WecomWelcome,
+    /// Official Account customer-service text, within 48 hours of the
+    /// follower's last message.
+    CustomText,
 }
 
 impl MessageKind {
@@ -47,6 +52,7 @@ impl MessageKind {
             MessageKind::Template => "template",
             MessageKind::WecomText => "wecom_text",
             MessageKind::WecomWelcome => "wecom_welcome",
+            MessageKind::CustomText => "custom_text",
         }
     }
 
@@ -56,6 +62,7 @@ impl MessageKind {
             "template" => MessageKind::Template,
             "wecom_text" => MessageKind::WecomText,
             "wecom_welcome" => MessageKind::WecomWelcome,
+            "custom_text" => MessageKind::CustomText,
             _ => return None,
         })
     }
@@ -63,7 +70,7 @@ impl MessageKind {
     fn account_kind(self) -> AccountKind {
         match self {
             MessageKind::Subscribe => AccountKind::MiniProgram,
-            MessageKind::Template => AccountKind::OfficialAccount,
+            MessageKind::Template | MessageKind::CustomText => AccountKind::OfficialAccount,
             MessageKind::WecomText | MessageKind::WecomWelcome => AccountKind::Wecom,
         }
     }
@@ -79,6 +86,8 @@ pub enum MessageStatus {
     Failed,
     /// A subscription message without the person's consent: never sent.
     SkippedNoConsent,
+    /// A customer-service message after WeChat's 48-hour window: never sent.
+    SkippedWindowClosed,
 }
 
 impl MessageStatus {
@@ -89,6 +98,7 @@ impl MessageStatus {
             MessageStatus::Sandboxed => "sandboxed",
             MessageStatus::Failed => "failed",
             MessageStatus::SkippedNoConsent => "skipped_no_consent",
+            MessageStatus::SkippedWindowClosed => "skipped_window_closed",
         }
     }
 
@@ -99,6 +109,7 @@ impl MessageStatus {
             "sandboxed" => MessageStatus::Sandboxed,
             "failed" => MessageStatus::Failed,
             "skipped_no_consent" => MessageStatus::SkippedNoConsent,
+            "skipped_window_closed" => MessageStatus::SkippedWindowClosed,
             _ => return None,
         })
     }
@@ -171,14 +182,14 @@ fn check(new: &NewMessage) -> Result<()> {
                 ));
             }
         }
-        MessageKind::WecomText | MessageKind::WecomWelcome => {
+        MessageKind::WecomText | MessageKind::WecomWelcome | MessageKind::CustomText => {
             if new.payload["text"]
                 .as_str()
                 .is_none_or(|t| t.trim().is_empty())
             {
                 return Err(Error::invalid(
                     "invalid_payload",
-                    "a WeCom message needs its text",
+                    "a text message needs its text",
                 ));
             }
             if new.kind == MessageKind::WecomWelcome
@@ -262,6 +273,21 @@ pub async fn queue_until(
             id,
             status: MessageStatus::parse(&status).unwrap_or(MessageStatus::Queued),
             created: false,
+        });
+    }
+    // The window closed before the message was written: kept, never sent.
+    if new.kind == MessageKind::CustomText && expires_at.is_some_and(|at| at <= now) {
+        sqlx::query(
+            "UPDATE wechat_messages SET status = 'skipped_window_closed', \
+             error = 'more than 48 hours since the follower last wrote' WHERE id = $1",
+        )
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(Queued {
+            id,
+            status: MessageStatus::SkippedWindowClosed,
+            created: true,
         });
     }
     if new.kind == MessageKind::Subscribe {
@@ -391,6 +417,12 @@ async fn deliver(api: &WechatApi, m: &MessageRow, payload: &Value) -> cove_wecha
                 data: template_data(payload),
             };
             client.send_template_message(&message).await.map(|_| ())
+        }
+        Some(MessageKind::CustomText) => {
+            let (_, client) = api.mp(&m.account_id).await.map_err(wx)?;
+            client
+                .send_custom_message(&CustomMessage::text(&m.recipient, text(payload)))
+                .await
         }
         Some(MessageKind::WecomWelcome) => {
             let (_, client) = api.wecom(&m.account_id).await.map_err(wx)?;

@@ -98,6 +98,14 @@ pub async fn ship(
     let at = clock::now();
     let mut tx = db.begin().await?;
     let order = orders::lock(&mut tx, db.backend(), order_id).await?;
+    // Tracking first: the shipping notification quotes it. A refused
+    // transition rolls it back with everything else.
+    sqlx::query("UPDATE orders SET carrier = $1, tracking_no = $2 WHERE id = $3")
+        .bind(carrier)
+        .bind(tracking_no)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
     orders::transition(
         &mut tx,
         &order,
@@ -107,12 +115,6 @@ pub async fn ship(
         at,
     )
     .await?;
-    sqlx::query("UPDATE orders SET carrier = $1, tracking_no = $2 WHERE id = $3")
-        .bind(carrier)
-        .bind(tracking_no)
-        .bind(order_id)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use crate::audience::domain::{emit, DomainEvent};
 use crate::clock::Micros;
 use crate::db::{new_id, Backend, Conn};
 use crate::error::{Error, Result};
+use crate::insight::Scope;
 use crate::service::entitlements::string_enum;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -359,10 +360,13 @@ pub struct OrderRow {
 }
 
 /// Orders newest first, for a customer (`profile_id`) or for staff (`status` filter).
+/// Orders newest first: of one customer (`profile_id`), in one status, and
+/// within what `scope` (store staff, resellers) may see.
 pub async fn list(
     conn: &mut Conn,
     profile_id: Option<&str>,
     status: Option<Status>,
+    scope: Scope<'_>,
     limit: i64,
 ) -> Result<Vec<OrderRow>> {
     Ok(sqlx::query_as::<_, OrderRow>(
@@ -370,13 +374,31 @@ pub async fn list(
                 COALESCE((SELECT MIN(l.title) FROM order_lines l WHERE l.order_id = o.id), '') AS title, \
                 CAST(COALESCE((SELECT SUM(l.quantity) FROM order_lines l WHERE l.order_id = o.id), 0) AS BIGINT) AS items \
          FROM orders o WHERE ($1 IS NULL OR o.profile_id = $1) AND ($2 IS NULL OR o.status = $2) \
-         ORDER BY o.placed_at DESC, o.id DESC LIMIT $3",
+           AND ($3 IS NULL OR o.store_id = $3) AND ($4 IS NULL OR o.reseller_id = $4) \
+         ORDER BY o.placed_at DESC, o.id DESC LIMIT $5",
     )
     .bind(profile_id)
     .bind(status.map(Status::as_str))
+    .bind(scope.store)
+    .bind(scope.reseller)
     .bind(limit.clamp(1, 500))
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Not found unless the order is within `scope`: staff of one store or
+/// reseller never learn of another's orders.
+pub async fn in_scope(conn: &mut Conn, order_id: &str, scope: Scope<'_>) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM orders WHERE id = $1 AND ($2 IS NULL OR store_id = $2) \
+         AND ($3 IS NULL OR reseller_id = $3)",
+    )
+    .bind(order_id)
+    .bind(scope.store)
+    .bind(scope.reseller)
+    .fetch_optional(&mut *conn)
+    .await?;
+    found.map(|_| ()).ok_or(Error::not_found("order"))
 }
 
 pub(crate) async fn head_exists(conn: &mut Conn, order_id: &str) -> Result<()> {

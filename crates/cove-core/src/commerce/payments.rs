@@ -10,10 +10,16 @@ use super::{promotions, refunds, stock};
 use crate::clock::{self, Micros};
 use crate::db::{new_id, Backend, Conn, Db};
 use crate::error::{Error, Result};
+use crate::jobs::{self, NewJob};
 use crate::membership::{earn, points};
 use crate::service::entitlements::{string_enum, Kind, Origin};
 use crate::service::tag::ServiceTag;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The job that closes, at WeChat Pay, the payment of an order that was
+/// cancelled or timed out, so the customer can no longer pay it there.
+pub const CLOSE_JOB: &str = "payments.wechat.close";
 
 string_enum!(
     /// Who takes the money.
@@ -309,11 +315,16 @@ async fn mark_paid(
             kind,
             *months,
             Origin::Purchased,
-            &format!("order:{line_id}"),
+            &service_grant_reference(line_id),
         )
         .await?;
     }
     Ok(())
+}
+
+/// The reference of the cover a paid service line granted.
+pub fn service_grant_reference(line_id: &str) -> String {
+    format!("order:{line_id}")
 }
 
 /// The key of the points a paid order earned.
@@ -332,11 +343,32 @@ pub async fn close(db: &Db, out_trade_no: &str) -> Result<()> {
     Ok(())
 }
 
+/// Closes the open payments of an order that is no longer waiting for
+/// money. One that reached WeChat Pay (it has a prepay id the customer may
+/// still pay with) stays open until WeChat Pay has closed it too: the
+/// [`CLOSE_JOB`] asks, in this transaction's wake.
 pub(crate) async fn close_open(conn: &mut Conn, order_id: &str) -> Result<()> {
-    sqlx::query("UPDATE payments SET status = 'closed' WHERE order_id = $1 AND status = 'created'")
-        .bind(order_id)
-        .execute(&mut *conn)
+    sqlx::query(
+        "UPDATE payments SET status = 'closed' WHERE order_id = $1 AND status = 'created' \
+         AND (provider <> 'wechat' OR prepay_id IS NULL)",
+    )
+    .bind(order_id)
+    .execute(&mut *conn)
+    .await?;
+    let at_wechat: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM payments WHERE order_id = $1 AND status = 'created' AND provider = 'wechat'",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for payment_id in at_wechat {
+        jobs::enqueue(
+            conn,
+            NewJob::new(CLOSE_JOB, json!({ "payment_id": payment_id }))
+                .dedupe(format!("payment-close:{payment_id}")),
+        )
         .await?;
+    }
     Ok(())
 }
 

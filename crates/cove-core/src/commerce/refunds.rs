@@ -14,6 +14,9 @@ use crate::db::{new_id, Backend, Conn, Db};
 use crate::error::{Error, Result};
 use crate::jobs::{self, NewJob};
 use crate::membership::points;
+use crate::service::entitlements::Origin;
+use crate::service::tag::ServiceTag;
+use crate::service::warranty;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -417,6 +420,7 @@ async fn settle_goods(
                 .fetch_one(&mut *conn)
                 .await?;
         stock::return_line(conn, &order.id, &l.line_id, l.quantity, quantity, at).await?;
+        withdraw_service(conn, &l.line_id, at).await?;
         sqlx::query(
             "UPDATE order_lines SET refunded_quantity = refunded_quantity + $1, refunded_fen = refunded_fen + $2 WHERE id = $3",
         )
@@ -455,6 +459,22 @@ async fn settle_goods(
             at,
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// A refunded service (a warranty extension, an on-site upgrade) no
+/// longer covers the device it was bought for.
+async fn withdraw_service(conn: &mut Conn, line_id: &str, at: Micros) -> Result<()> {
+    let tag: Option<Option<String>> =
+        sqlx::query_scalar("SELECT service_tag FROM order_lines WHERE id = $1")
+            .bind(line_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(Some(tag)) = tag {
+        let tag = ServiceTag::parse(&tag)?;
+        let reference = payments::service_grant_reference(line_id);
+        warranty::withdraw(conn, &tag, Origin::Purchased, &reference, at).await?;
     }
     Ok(())
 }

@@ -776,6 +776,23 @@ async fn reconcile_payment(wp: &WechatPay, db: &Db, payment: &Payment) -> Result
     Ok(None)
 }
 
+/// The [`payments::CLOSE_JOB`] handler: a payment whose order stopped
+/// waiting is closed at WeChat Pay and then here — or, when the customer
+/// paid just before, recorded as paid (and refunded, the order being over).
+pub async fn close_job(wp: Arc<WechatPay>, ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+    let Some(payment_id) = ctx.job.payload.get("payment_id").and_then(|v| v.as_str()) else {
+        return Ok(());
+    };
+    let payment = {
+        let mut conn = ctx.db.pool().acquire().await?;
+        payments::get(&mut conn, payment_id).await?
+    };
+    if payment.status == "created" {
+        reconcile_payment(&wp, &ctx.db, &payment).await?;
+    }
+    Ok(())
+}
+
 /// The [`RECONCILE_JOB`] handler.
 pub async fn reconcile_job(wp: Arc<WechatPay>, ctx: Arc<JobCtx>) -> anyhow::Result<()> {
     let done = reconcile(&wp, &ctx.db, clock::now()).await?;

@@ -56,6 +56,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
     ];
     let mut oa_id = None;
     let mut wecom_id = None;
+    let mut mp = None;
     for (kind, name, prefix) in accounts_to_make {
         let app_id = format!("{prefix}{:016x}", rng.gen::<u64>());
         let token = format!("Aurora{:010}", rng.gen_range(0..10_000_000_000u64));
@@ -82,7 +83,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
         match kind {
             AccountKind::OfficialAccount => oa_id = Some(account.id.clone()),
             AccountKind::Wecom => wecom_id = Some(account.id.clone()),
-            AccountKind::MiniProgram => {}
+            AccountKind::MiniProgram => mp = Some((account.id.clone(), app_id.clone())),
         }
         wechat.insert(
             kind.as_str().to_owned(),
@@ -119,6 +120,11 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
     };
     if let Some(id) = &oa_id {
         seed_outbox(db, id).await?;
+    }
+    if let (Some((mp_id, mp_app_id)), Some(oa_id)) = (&mp, &oa_id) {
+        // The shopper of the manifest's `shopper_sign_in` link.
+        let shopper = super::ranked_member(db, 1).await?.map(|m| m.2);
+        super::notifications::seed(db, (mp_id, mp_app_id), oa_id, shopper.as_deref()).await?;
     }
     let manifest = json!({ "sources": write_keys, "wechat": wechat, "qr_scenes": scenes, "wecom_contact_ways": contact_ways });
     sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)")

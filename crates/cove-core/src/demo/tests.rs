@@ -363,3 +363,62 @@ fn thousands_separators() {
     assert_eq!(thousands(1_000), "1,000");
     assert_eq!(thousands(-1_234_567), "-1,234,567");
 }
+
+#[tokio::test]
+async fn a_demo_purchase_puts_its_notification_in_the_outbox() {
+    use crate::commerce::{checkout, payments, pricing::Buyer};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = open(&dir, "notify.db").await;
+    seed(&db, &options(60, 11))
+        .await
+        .unwrap_or_else(|e| panic!("seed: {e:#}"));
+    let (_, _, profile) = ranked_member(&db, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a shopper"));
+    let (member_id, tier): (String, String) =
+        sqlx::query_as("SELECT id, tier FROM members WHERE profile_id = $1")
+            .bind(&profile)
+            .fetch_one(db.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let sku: String = sqlx::query_scalar(
+        "SELECT s.id FROM skus s JOIN products p ON p.id = s.product_id JOIN stock_levels l ON l.sku_id = s.id \
+         WHERE p.status = 'active' AND p.kind = 'device' AND l.on_hand - l.reserved > 0 ORDER BY s.code LIMIT 1",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let request: checkout::CheckoutRequest = serde_json::from_value(json!({
+        "key": "demo-notify-0001", "items": [{ "sku_id": sku, "quantity": 1 }],
+        "address": { "name": "李雷", "phone": "13800138000", "region": "上海市 浦东新区", "line": "世纪大道 100 号" },
+        "invoice": null, "remark": null,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let buyer = Buyer {
+        profile_id: profile.clone(),
+        member_id: Some(member_id),
+        tier: Some(tier),
+    };
+    let placed = checkout::place(&db, &buyer, "mini_program", &request)
+        .await
+        .unwrap_or_else(|e| panic!("place: {e}"));
+    let payment = payments::start(&db, &placed.order_id, payments::Provider::Sandbox)
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}"));
+    payments::sandbox_pay(&db, &payment.id)
+        .await
+        .unwrap_or_else(|e| panic!("pay: {e}"));
+    let (kind, recipient, template, status): (String, String, String, String) = sqlx::query_as(
+        "SELECT kind, recipient, template_id, status FROM wechat_messages WHERE profile_id = $1",
+    )
+    .bind(&profile)
+    .fetch_one(db.pool())
+    .await
+    .unwrap_or_else(|e| panic!("one message: {e}"));
+    assert_eq!(
+        (kind.as_str(), recipient.as_str(), template.as_str()),
+        ("subscribe", "oAuroraDemoShopper", "TPL_ORDER_PAID")
+    );
+    assert_eq!(status, "queued", "the send job puts it in the sandbox");
+}

@@ -182,6 +182,44 @@ pub async fn grant(
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("a granted entitlement vanished")))
 }
 
+/// Withdraws a granted entitlement (a refunded extension): its cover ends
+/// at `at`, or, not yet begun, never starts. Cover granted later keeps its
+/// dates. Returns false when no such grant exists.
+pub async fn withdraw(
+    conn: &mut Conn,
+    tag: &ServiceTag,
+    origin: Origin,
+    reference: &str,
+    at: Micros,
+) -> Result<bool> {
+    let ended = sqlx::query(
+        "UPDATE device_entitlements SET ends_at = $1, \
+         starts_at = CASE WHEN starts_at < $1 THEN starts_at ELSE $1 - 1 END \
+         WHERE service_tag = $2 AND origin = $3 AND reference = $4 AND ends_at > $1",
+    )
+    .bind(at)
+    .bind(tag.as_str())
+    .bind(origin.as_str())
+    .bind(reference)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if ended == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE devices SET warranty_ends_at = COALESCE((SELECT MAX(e.ends_at) FROM device_entitlements e \
+         WHERE e.service_tag = devices.service_tag AND e.kind IN ($2, $3)), warranty_ends_at) \
+         WHERE service_tag = $1",
+    )
+    .bind(tag.as_str())
+    .bind(Kind::Base.as_str())
+    .bind(Kind::Extended.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
 async fn raise_warranty_end(conn: &mut Conn, tag: &ServiceTag, ends_at: Micros) -> Result<()> {
     sqlx::query(
         "UPDATE devices SET warranty_ends_at = $1 WHERE service_tag = $2 AND warranty_ends_at < $1",

@@ -137,7 +137,7 @@ async fn list_followers(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct MessageFilter {
-    /// queued | sent | sandboxed | failed | skipped_no_consent
+    /// queued | sent | sandboxed | failed | skipped_no_consent | skipped_window_closed
     status: Option<String>,
     profile_id: Option<String>,
     limit: Option<i64>,
@@ -157,7 +157,7 @@ async fn list_messages(
         Some(s) => Some(MessageStatus::parse(s).ok_or_else(|| {
             cove_core::Error::invalid(
                 "invalid_status",
-                "status is one of queued, sent, sandboxed, failed, skipped_no_consent",
+                "status is one of queued, sent, sandboxed, failed, skipped_no_consent, skipped_window_closed",
             )
         })?),
     };

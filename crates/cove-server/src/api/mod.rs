@@ -8,6 +8,7 @@ pub mod field;
 pub mod ingest;
 pub mod membership;
 pub mod network;
+pub mod notifications;
 pub mod orders;
 pub mod pay_wechat;
 pub mod promotions;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(network::router())
         .merge(ingest::router())
         .merge(channels::router())
+        .merge(notifications::router())
         .merge(tags::router())
         .merge(audiences::router())
         .merge(computed_traits::router())

@@ -12,6 +12,7 @@ use cove_core::audit;
 use cove_core::commerce::lifecycle;
 use cove_core::commerce::orders::{self, OrderRow, Status};
 use cove_core::commerce::refunds::{self, Refund};
+use cove_core::insight::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -47,8 +48,9 @@ async fn list_orders(
     auth.require(Area::Commerce, Access::Read)?;
     let status = filter.status.as_deref().map(Status::parse).transpose()?;
     let mut conn = state.db.read().acquire().await?;
+    let scope = Scope::of(&auth.principal);
     Ok(Json(
-        orders::list(&mut conn, None, status, filter.limit.unwrap_or(100)).await?,
+        orders::list(&mut conn, None, status, scope, filter.limit.unwrap_or(100)).await?,
     ))
 }
 
@@ -60,6 +62,7 @@ async fn order_detail(
 ) -> ApiResult<Json<OrderDetail>> {
     auth.require(Area::Commerce, Access::Read)?;
     let mut conn = state.db.pool().acquire().await?;
+    orders::in_scope(&mut conn, &id, Scope::of(&auth.principal)).await?;
     Ok(Json(detail(&mut conn, &id).await?))
 }
 

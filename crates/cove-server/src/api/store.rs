@@ -15,6 +15,7 @@ use cove_core::commerce::pricing::{self, Apply, Buyer, Item, Quote};
 use cove_core::commerce::refunds::{self, Refund, RefundLine};
 use cove_core::commerce::{addresses, lifecycle};
 use cove_core::db::Conn;
+use cove_core::insight::Scope;
 use cove_core::Error;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -196,7 +197,7 @@ async fn my_orders(
 ) -> ApiResult<Json<Vec<OrderRow>>> {
     let mut conn = state.db.pool().acquire().await?;
     Ok(Json(
-        orders::list(&mut conn, Some(&customer.profile_id), None, 100).await?,
+        orders::list(&mut conn, Some(&customer.profile_id), None, Scope::ALL, 100).await?,
     ))
 }
 

@@ -22,6 +22,7 @@ pub struct ChannelLabels {
     pub contacts: &'static str,
     pub contact_ways: &'static str,
     pub outbox: &'static str,
+    pub notifications: &'static str,
     pub name: &'static str,
     pub kind: &'static str,
     pub app_id: &'static str,
@@ -66,6 +67,7 @@ const ZH: ChannelLabels = ChannelLabels {
     contacts: "企微客户",
     contact_ways: "联系我",
     outbox: "消息记录",
+    notifications: "通知规则",
     name: "名称",
     kind: "类型",
     app_id: "AppID / CorpID",
@@ -110,6 +112,7 @@ const EN: ChannelLabels = ChannelLabels {
     contacts: "WeCom contacts",
     contact_ways: "Contact ways",
     outbox: "Message log",
+    notifications: "Notifications",
     name: "Name",
     kind: "Kind",
     app_id: "AppID / CorpID",
@@ -180,6 +183,31 @@ fn styled(text: impl Into<String>, class: &'static str) -> Cell {
     }
 }
 
+/// The channels tabs, `active` marked (`notifications` is its own page).
+pub fn tabs(lang: Lang, active: &str) -> Vec<Tab> {
+    let t = labels(lang);
+    [
+        ("accounts", t.accounts, "/admin/channels?tab=accounts"),
+        ("scenes", t.scenes, "/admin/channels?tab=scenes"),
+        ("followers", t.followers, "/admin/channels?tab=followers"),
+        ("contacts", t.contacts, "/admin/channels?tab=contacts"),
+        ("ways", t.contact_ways, "/admin/channels?tab=ways"),
+        ("outbox", t.outbox, "/admin/channels?tab=outbox"),
+        (
+            "notifications",
+            t.notifications,
+            "/admin/channels/notifications",
+        ),
+    ]
+    .into_iter()
+    .map(|(key, label, href)| Tab {
+        href,
+        label,
+        active: key == active,
+    })
+    .collect()
+}
+
 #[derive(Template)]
 #[template(path = "console/channels.html")]
 struct ChannelsPage {
@@ -204,28 +232,7 @@ pub async fn index(
     console.require(Area::Channels, Access::Read)?;
     let t = labels(console.lang);
     let tab = q.tab.as_deref().unwrap_or("accounts");
-    let tabs = [
-        ("accounts", t.accounts),
-        ("scenes", t.scenes),
-        ("followers", t.followers),
-        ("contacts", t.contacts),
-        ("ways", t.contact_ways),
-        ("outbox", t.outbox),
-    ]
-    .into_iter()
-    .map(|(key, label)| Tab {
-        href: match key {
-            "accounts" => "/admin/channels?tab=accounts",
-            "scenes" => "/admin/channels?tab=scenes",
-            "followers" => "/admin/channels?tab=followers",
-            "contacts" => "/admin/channels?tab=contacts",
-            "ways" => "/admin/channels?tab=ways",
-            _ => "/admin/channels?tab=outbox",
-        },
-        label,
-        active: key == tab,
-    })
-    .collect();
+    let tabs = tabs(console.lang, tab);
     let stores: HashMap<String, String> = network::list_stores(&state.db, None, None)
         .await?
         .into_iter()
@@ -365,6 +372,7 @@ pub async fn index(
                                     "sent" => "badge badge-green",
                                     "sandboxed" => "badge badge-brand",
                                     "failed" => "badge badge-red",
+                                    "skipped_window_closed" | "skipped_no_consent" => "badge",
                                     _ => "badge badge-amber",
                                 },
                             ),

@@ -605,22 +605,7 @@ pub async fn order(
     let db_err = Error::from;
     let mut conn = state.db.pool().acquire().await.map_err(db_err)?;
     let scope = Scope::of(console.principal());
-    if scope.store.is_some() || scope.reseller.is_some() {
-        // Scoped staff see only their store's or reseller's orders.
-        let own: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM orders WHERE id = $1 AND ($2 IS NULL OR store_id = $2) \
-             AND ($3 IS NULL OR reseller_id = $3)",
-        )
-        .bind(&id)
-        .bind(scope.store)
-        .bind(scope.reseller)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        if own.is_none() {
-            return Err(Error::not_found("order").into());
-        }
-    }
+    orders::in_scope(&mut conn, &id, scope).await?;
     let view = orders::view(&mut conn, &id).await?;
     let refund_list = refunds::for_order(&mut conn, &id).await?;
     let payment_rows: Vec<(String, String, i64, String, i64, Option<i64>)> = sqlx::query_as(

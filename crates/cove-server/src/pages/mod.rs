@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod channels;
+pub mod channels_notifications;
 pub mod commerce_catalog;
 pub mod commerce_orders;
 pub mod commerce_promotions;
@@ -70,6 +71,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
         .route("/admin/channels", get(channels::index))
+        .route(
+            "/admin/channels/notifications",
+            get(channels_notifications::index).post(channels_notifications::save),
+        )
         .route("/admin/audience", get(audience::tags_page))
         .route("/admin/audience/tags", post(audience::create_tag))
         .route("/admin/audience/tags/preview", post(audience::preview_tag))

@@ -17,6 +17,7 @@ use cove_core::clock;
 use cove_core::commerce::orders::{self, OrderRow, OrderView};
 use cove_core::commerce::pricing::{self, Apply, Buyer, Item, Quote};
 use cove_core::commerce::{addresses, cart, payments};
+use cove_core::insight::Scope;
 use cove_core::membership::benefits;
 use cove_core::Error;
 
@@ -480,7 +481,7 @@ pub async fn orders_page(State(state): State<AppState>, headers: HeaderMap) -> P
         return html(&OrdersPage { f, s, orders: None });
     };
     let mut conn = state.db.pool().acquire().await.map_err(Error::from)?;
-    let rows = orders::list(&mut conn, Some(&sess.profile_id), None, 100)
+    let rows = orders::list(&mut conn, Some(&sess.profile_id), None, Scope::ALL, 100)
         .await?
         .into_iter()
         .map(|o| {

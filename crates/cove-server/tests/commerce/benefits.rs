@@ -179,6 +179,12 @@ async fn member_only_products_need_the_tier_and_a_bought_extension_covers_the_de
         .execute(app.db().pool())
         .await
         .unwrap();
+    sqlx::query("INSERT INTO device_entitlements (id, service_tag, kind, service_level, starts_at, ends_at, origin, reference, created_at) VALUES ('e-base', 'ABC1234', 'base', 'CI', $1, $2, 'shipped', 'factory', $1)")
+        .bind(now - 100 * clock::DAY)
+        .bind(now + 265 * clock::DAY)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO devices (service_tag, product_id, shipped_at, warranty_ends_at) VALUES ('ZZZ9999', 'p-M1', $1, $2)")
         .bind(now - 100 * clock::DAY)
         .bind(now + 265 * clock::DAY)
@@ -211,9 +217,49 @@ async fn member_only_products_need_the_tier_and_a_bought_extension_covers_the_de
         .await;
     assert_eq!(r.status(), 200, "a service needs no shipping address");
     let placed: Value = r.json().await.unwrap();
-    pay(&customer, placed["order_id"].as_str().unwrap()).await;
+    let ext_order = placed["order_id"].as_str().unwrap().to_owned();
+    pay(&customer, &ext_order).await;
     assert_eq!(
         count(app.db(), "SELECT COUNT(*) FROM device_entitlements WHERE service_tag = 'ABC1234' AND kind = 'extended' AND origin = 'purchased'").await,
         1
     );
+    let warranty_end = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT warranty_ends_at FROM devices WHERE service_tag = 'ABC1234'",
+        )
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+    };
+    assert!(
+        warranty_end().await > now + 600 * clock::DAY,
+        "a year after the factory warranty"
+    );
+
+    // Refunded, the extension no longer covers the device.
+    let r = customer
+        .post(
+            &format!("/api/v1/me/orders/{ext_order}/refund"),
+            json!({ "reason": "changed my mind" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let refund: Value = r.json().await.unwrap();
+    let manager = app.user("store_manager", None).await;
+    let approve = format!("/api/v1/refunds/{}/approve", refund["id"].as_str().unwrap());
+    assert_eq!(manager.post(&approve, json!({})).await.status(), 200);
+    refunds_succeeded(&app, 1).await;
+    assert_eq!(warranty_end().await, now + 265 * clock::DAY);
+    let lookup: Value = customer
+        .get("/api/v1/store/devices/ABC1234")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let extended_active = lookup["warranty"]["entitlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "extended" && e["active"] == true);
+    assert!(!extended_active, "{lookup}");
 }

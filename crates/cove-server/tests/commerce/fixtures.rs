@@ -1,6 +1,6 @@
 //! A small catalog and signed-in customers for the commerce tests.
 
-use crate::common::{CustomerClient, TestApp};
+use crate::common::{count, eventually, CustomerClient, TestApp};
 use cove_core::clock;
 use serde_json::{json, Value};
 
@@ -213,4 +213,21 @@ pub async fn available(customer: &CustomerClient) -> i64 {
         .await
         .unwrap();
     card["points"]["available"].as_i64().unwrap()
+}
+
+/// Waits until `n` refunds have succeeded.
+pub async fn refunds_succeeded(app: &TestApp, n: i64) {
+    let db = app.db().clone();
+    assert!(
+        eventually(20, || async {
+            count(
+                &db,
+                "SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'",
+            )
+            .await
+                == n
+        })
+        .await,
+        "{n} refunds never succeeded"
+    );
 }

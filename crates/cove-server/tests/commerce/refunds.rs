@@ -2,7 +2,7 @@
 //! staff, returning stock and points exactly once.
 
 use super::fixtures::*;
-use crate::common::{count, error_code, eventually, TestApp};
+use crate::common::{error_code, TestApp};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -61,18 +61,7 @@ async fn partial_then_full_refund_returns_stock_and_points_in_proportion() {
         .post(&format!("/api/v1/refunds/{rid}/approve"), json!({}))
         .await;
     assert_eq!(error_code(r, 409).await, "refund_decided");
-    let db = app.db().clone();
-    assert!(
-        eventually(20, || async {
-            count(
-                &db,
-                "SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'",
-            )
-            .await
-                == 1
-        })
-        .await
-    );
+    refunds_succeeded(&app, 1).await;
     let o = order(&customer, &id).await;
     assert_eq!(
         o["status"], "paid",
@@ -91,17 +80,7 @@ async fn partial_then_full_refund_returns_stock_and_points_in_proportion() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert!(
-        eventually(20, || async {
-            count(
-                &db,
-                "SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'",
-            )
-            .await
-                == 2
-        })
-        .await
-    );
+    refunds_succeeded(&app, 2).await;
     let o = order(&customer, &id).await;
     assert_eq!(o["status"], "refunded");
     assert_eq!(o["refunded_fen"], 720_000);

@@ -321,6 +321,33 @@ async fn the_order_pages_need_commerce_access() {
             .status(),
         404
     );
+    // The API scopes them alike.
+    let listed: Value = staff.get("/api/v1/orders").await.json().await.unwrap();
+    assert_eq!(listed, json!([]));
+    let r = staff.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(r.status(), 404);
+    // Staff of the store the order came from see it.
+    sqlx::query(
+        "INSERT INTO stores (id, code, name, kind, city, created_at) \
+         VALUES ('store-7', 'SH-07', 'Xujiahui', 'flagship', 'Shanghai', 0)",
+    )
+    .execute(app.db().pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE orders SET store_id = 'store-7' WHERE id = $1")
+        .bind(&id)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    let own_staff = app.user("store_staff", Some("store-7")).await;
+    let listed: Value = own_staff.get("/api/v1/orders").await.json().await.unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["id"], id.as_str());
+    let r = own_staff.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(r.status(), 200);
+    assert!(page(&own_staff, "/admin/commerce/orders")
+        .await
+        .contains(&id));
     // No session: to the sign-in page.
     let anonymous = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

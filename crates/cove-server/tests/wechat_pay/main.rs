@@ -1034,6 +1034,67 @@ async fn money_that_arrives_after_the_order_was_cancelled_goes_back_through_wech
     assert_eq!(order_status(&shop, &order).await, "cancelled");
 
     // The automatic full refund is sent to WeChat Pay by the refund job.
+    let sent = first_refund_sent(&shop).await;
+    assert_eq!(sent["out_trade_no"], otn.as_str());
+    assert_eq!(
+        sent["amount"],
+        json!({"refund": 13_000, "total": 13_000, "currency": "CNY"})
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_order_is_closed_at_wechat_pay_unless_the_customer_had_just_paid() {
+    let shop = shop().await;
+    let (profile, openid) = payer(&shop).await;
+    let customer = shop.app.customer(&profile).await;
+    let unpaid = pending_order(&shop, &profile, 11_000).await;
+    pay(&shop, &profile, &unpaid).await;
+    let (unpaid_otn, _) = payment_of(&shop, &unpaid).await;
+    // The customer paid this one in WeChat a moment before cancelling; the
+    // notification has not come.
+    let paid = pending_order(&shop, &profile, 11_500).await;
+    pay(&shop, &profile, &paid).await;
+    let (paid_otn, _) = payment_of(&shop, &paid).await;
+    shop.stand
+        .transactions
+        .lock()
+        .unwrap()
+        .insert(paid_otn.clone(), transaction(&paid_otn, 11_500, &openid));
+
+    for order in [&unpaid, &paid] {
+        let response = customer
+            .post(&format!("/api/v1/me/orders/{order}/cancel"), json!({}))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    // Until WeChat Pay has closed it, the payment stays open.
+    assert!(
+        eventually(20, || async {
+            payment_of(&shop, &unpaid).await.1 == "closed"
+        })
+        .await,
+        "the cancelled order's payment was never closed"
+    );
+    assert_eq!(
+        *shop.stand.closed.lock().unwrap(),
+        vec![unpaid_otn],
+        "only the unpaid payment is closed at WeChat Pay"
+    );
+    assert!(
+        eventually(20, || async {
+            payment_of(&shop, &paid).await.1 == "succeeded"
+        })
+        .await,
+        "the money taken before the cancellation was not recorded"
+    );
+    assert_eq!(order_status(&shop, &paid).await, "cancelled");
+    let sent = first_refund_sent(&shop).await;
+    assert_eq!(sent["out_trade_no"], paid_otn.as_str());
+    assert_eq!(sent["amount"]["refund"], 11_500);
+}
+
+/// The first refund request WeChat Pay received, once the refund job sent one.
+async fn first_refund_sent(shop: &Shop) -> Value {
     let stand = shop.stand.clone();
     assert!(
         eventually(20, || {
@@ -1041,12 +1102,8 @@ async fn money_that_arrives_after_the_order_was_cancelled_goes_back_through_wech
             async move { !stand.refund_requests.lock().unwrap().is_empty() }
         })
         .await,
-        "the late payment was never refunded"
+        "the money was never sent back"
     );
     let sent = shop.stand.refund_requests.lock().unwrap()[0].clone();
-    assert_eq!(sent["out_trade_no"], otn.as_str());
-    assert_eq!(
-        sent["amount"],
-        json!({"refund": 13_000, "total": 13_000, "currency": "CNY"})
-    );
+    sent
 }

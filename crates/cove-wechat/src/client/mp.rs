@@ -93,6 +93,45 @@ impl SubscribeMessage {
     }
 }
 
+/// An Official Account customer-service message (`message/custom/send`).
+/// WeChat delivers it only within 48 hours of the follower's last message
+/// to the account (errcode 45015 after that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomMessage {
+    /// OpenID of the follower.
+    pub touser: String,
+    #[serde(flatten)]
+    pub body: CustomBody,
+}
+
+/// What a customer-service message carries; WeChat names it in `msgtype`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "msgtype", rename_all = "lowercase")]
+pub enum CustomBody {
+    /// `{"msgtype": "text", "text": {"content": "…"}}`.
+    Text { text: TextContent },
+}
+
+/// The content of a text message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TextContent {
+    pub content: String,
+}
+
+impl CustomMessage {
+    /// A text message to `touser`.
+    pub fn text(touser: &str, content: &str) -> Self {
+        Self {
+            touser: touser.to_owned(),
+            body: CustomBody::Text {
+                text: TextContent {
+                    content: content.to_owned(),
+                },
+            },
+        }
+    }
+}
+
 /// A Mini Program link inside an OA template message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MiniProgramLink {
@@ -252,6 +291,22 @@ impl MpClient {
             )
             .await?;
         Ok(response.msgid)
+    }
+
+    /// `cgi-bin/message/custom/send` (Official Account customer-service message).
+    pub async fn send_custom_message(&self, message: &CustomMessage) -> Result<()> {
+        let body = serde_json::to_value(message)?;
+        let _: Empty = self
+            .core
+            .json(
+                Method::POST,
+                "/cgi-bin/message/custom/send",
+                &[],
+                Some(&body),
+                true,
+            )
+            .await?;
+        Ok(())
     }
 
     /// `cgi-bin/qrcode/create` (Official Account parametric QR code).
