@@ -452,3 +452,68 @@ test("a customer opens a ticket with a photo from the phone; an agent sees it in
   assert.equal(res.headers()["content-type"], "application/pdf");
   await context.close();
 });
+
+test("a customer books an on-site repair; an agent sees the ticket and dispatches an engineer", async () => {
+  assert.ok(demo.service_sign_in && demo.service_sign_in.url, "demo.json names a member with on-site cover");
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await page.goto(`${base}${new URL(demo.service_sign_in.url).pathname}`);
+  assert.equal(new URL(page.url()).pathname, "/me");
+  await page.goto(`${base}/service/appointments`);
+  await page.waitForSelector("#book-form");
+  await page.selectOption("#book-form select[name=territory]", "SH");
+
+  // The first day ahead with free times (engineers rest on Sundays).
+  let day = null;
+  for (let ahead = 1; ahead <= 4 && !day; ahead++) {
+    const candidate = await page.evaluate((n) => {
+      const d = new Date(Date.now() + n * 86400000 + 8 * 3600000);
+      return d.toISOString().slice(0, 10);
+    }, ahead);
+    await page.fill("#book-form input[name=date]", candidate);
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes("/api/v1/store/slots") && r.status() === 200),
+      page.click("#find-slots"),
+    ]);
+    if (await page.locator("#slots input[name=starts_at]").count()) day = candidate;
+  }
+  assert.ok(day, "free times within four days");
+  await page.fill("#book-form input[name=address]", "上海市徐汇区漕溪北路 88 号");
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/v1/me/appointments") && r.status() === 201),
+    page.click("#book-form button[type=submit]"),
+  ]);
+  await page.waitForSelector("#booked:not([hidden])");
+  const number = (await page.textContent("#booked-number")).trim();
+  assert.match(number, /^V\d+$/);
+  const link = await page.getAttribute("#booked-link", "href");
+  await page.screenshot({ path: path.join(shots, "storefront-appointment.png"), fullPage: true });
+
+  // The agent finds the visit awaiting dispatch, opens its ticket, dispatches it.
+  const agent = await console_();
+  await login(agent.page, signIn("service_agent"));
+  await agent.page.goto(`${base}/admin/service`);
+  await Promise.all([agent.page.waitForURL(/\/admin\/service\/dispatch$/), agent.page.click("#to-dispatch")]);
+  await agent.page.goto(`${base}/admin/service/dispatch?from=${day}`);
+  const waiting = agent.page.locator("#awaiting li", { hasText: number });
+  assert.equal(await waiting.count(), 1, "the visit awaits dispatch");
+  const ticketHref = await waiting.locator('a[href^="/admin/service/tickets/"]').getAttribute("href");
+  await Promise.all([
+    agent.page.waitForResponse((r) => /\/dispatch$/.test(new URL(r.url()).pathname) && r.status() === 200),
+    waiting.locator(".assign-form button[type=submit]").click(),
+  ]);
+  await agent.page.waitForSelector(`#dispatch-board .visit[data-status="dispatched"]:has-text("${number}")`);
+  assert.equal(await agent.page.locator("#awaiting li", { hasText: number }).count(), 0);
+  await agent.page.screenshot({ path: path.join(shots, "console-dispatch.png"), fullPage: true });
+  await agent.page.goto(`${base}${ticketHref}`);
+  assert.match(await agent.page.textContent("main"), /On-site repair/);
+  await agent.context.close();
+
+  // The link shows the visit as dispatched without signing in.
+  const anonymous = await browser.newContext();
+  const linkPage = await anonymous.newPage();
+  await linkPage.goto(`${base}${link}`);
+  assert.equal(await linkPage.getAttribute(".appointment", "data-status"), "dispatched");
+  await anonymous.close();
+  await context.close();
+});

@@ -8,6 +8,7 @@ mod catalog;
 mod channels;
 mod customers;
 mod events;
+mod field;
 mod history;
 mod membership;
 mod network;
@@ -67,7 +68,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     let url = options.public_url.trim_end_matches('/').to_owned();
     let member_link = member_sign_in(db, &url, 0).await?;
     let shopper_link = member_sign_in(db, &url, 1).await?;
-    let service_link = member_sign_in(db, &url, 2).await?;
+    let service_link = sign_in_link(db, &url, field::service_member(db).await?).await?;
     let manifest = json!({
         "brand": { "name_zh": "极光电脑", "name_en": "Aurora Computing" },
         "urls": {
@@ -84,7 +85,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         "member_sign_in": member_link,
         // A second member's link, so trying the shop leaves the first one unused.
         "shopper_sign_in": shopper_link,
-        // A third, for opening a ticket from the storefront.
+        // A member whose device has on-site cover, to book a repair.
         "service_sign_in": service_link,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
     });
@@ -139,6 +140,15 @@ async fn ranked_member(db: &Db, rank: i64) -> anyhow::Result<Option<(String, Str
 /// (`rank` 0), the second best (1), ...
 async fn member_sign_in(db: &Db, url: &str, rank: i64) -> anyhow::Result<Value> {
     let member = ranked_member(db, rank).await?;
+    sign_in_link(db, url, member).await
+}
+
+/// A one-time storefront sign-in link (7 days) for (member_no, name, profile).
+async fn sign_in_link(
+    db: &Db,
+    url: &str,
+    member: Option<(String, String, String)>,
+) -> anyhow::Result<Value> {
     let Some((member_no, name, profile)) = member else {
         return Ok(Value::Null);
     };
@@ -190,6 +200,9 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
     let t = Instant::now();
     promotions::seed(db, now).await?;
     phases.push(("promotions".to_owned(), t.elapsed()));
+    let t = Instant::now();
+    field::seed(db, now).await?;
+    phases.push(("field service".to_owned(), t.elapsed()));
     Ok(phases)
 }
 

@@ -305,6 +305,21 @@ async fn seeds_a_consistent_brand() {
         bound as i64
     );
 
+    // The dispatch board has engineers and visits, some dispatched.
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM field_engineers").await, 4);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM field_appointments").await,
+        5
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM field_appointments WHERE status = 'dispatched'"
+        )
+        .await,
+        3
+    );
+
     // Seeding again changes nothing.
     let before = fingerprint(&db).await;
     let again = seed(&db, &options(300, 7))

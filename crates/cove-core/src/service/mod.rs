@@ -3,6 +3,7 @@
 
 pub mod devices;
 pub mod entitlements;
+pub mod field;
 pub mod import;
 pub mod ownership;
 pub mod policy;

@@ -4,6 +4,7 @@ pub mod audiences;
 pub mod catalog;
 pub mod channels;
 pub mod computed_traits;
+pub mod field;
 pub mod files;
 pub mod ingest;
 pub mod membership;
@@ -38,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(service::router())
         .merge(service_store::router())
         .merge(tickets::router())
+        .merge(field::router())
         .merge(store::router())
         .merge(orders::router())
         .merge(pay_wechat::router())

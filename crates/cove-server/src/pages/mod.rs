@@ -12,6 +12,7 @@ pub mod commerce_orders;
 pub mod commerce_promotions;
 pub mod console;
 pub mod device;
+pub mod field;
 pub mod i18n;
 pub mod icons;
 pub mod login;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/membership/members/{id}", get(membership::member))
         .route("/admin/service", get(service_desk::desk))
         .route("/admin/service/tickets", get(service_tickets::queue))
+        .route("/admin/service/dispatch", get(field::board))
         .route("/admin/service/tickets/{id}", get(service_tickets::ticket))
         .route("/admin/system", get(system::index))
         .route(
@@ -132,6 +134,8 @@ pub fn router() -> Router<AppState> {
         .route("/service/tickets", get(store_tickets::store_list))
         .route("/service/tickets/new", get(store_tickets::new_ticket))
         .route("/service/tickets/{id}", get(store_tickets::ticket))
+        .route("/service/appointments", get(field::store_list))
+        .route("/a/{token}", get(field::link))
         .route("/coupons", get(commerce_promotions::store_coupons))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))

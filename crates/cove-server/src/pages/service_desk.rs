@@ -34,6 +34,8 @@ pub struct DeskLabels {
     pub ownership_columns: [&'static str; 5],
     pub qr: &'static str,
     pub none: &'static str,
+    pub tickets: &'static str,
+    pub dispatch: &'static str,
 }
 
 const ZH: DeskLabels = DeskLabels {
@@ -55,6 +57,8 @@ const ZH: DeskLabels = DeskLabels {
     ownership_columns: ["会员", "方式", "凭证", "绑定时间", "结束"],
     qr: "设备二维码",
     none: "—",
+    tickets: "工单",
+    dispatch: "上门调度",
 };
 
 const EN: DeskLabels = DeskLabels {
@@ -76,6 +80,8 @@ const EN: DeskLabels = DeskLabels {
     ownership_columns: ["Member", "Via", "Proof", "Bound", "Ended"],
     qr: "Device QR code",
     none: "—",
+    tickets: "Tickets",
+    dispatch: "On-site dispatch",
 };
 
 pub struct Found {

@@ -75,7 +75,7 @@ impl Calendar {
     }
 
     /// The working window of a local date as instants, if it is a working day.
-    fn window(&self, date: NaiveDate) -> Option<(Micros, Micros)> {
+    pub fn window(&self, date: NaiveDate) -> Option<(Micros, Micros)> {
         if !self.works_on(date) {
             return None;
         }
@@ -88,7 +88,8 @@ impl Calendar {
         Some((at(self.day_start)?, at(self.day_end)?))
     }
 
-    fn local_date(&self, at: Micros) -> NaiveDate {
+    /// The local date of an instant in the calendar's timezone.
+    pub fn local_date(&self, at: Micros) -> NaiveDate {
         let utc = DateTime::<Utc>::from_timestamp_micros(at).unwrap_or_default();
         utc.with_timezone(&self.timezone).date_naive()
     }

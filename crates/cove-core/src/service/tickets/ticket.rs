@@ -55,7 +55,8 @@ impl Author {
         }
     }
 
-    fn actor(&self) -> String {
+    /// How the history names who acted.
+    pub(crate) fn actor(&self) -> String {
         match self {
             Author::Customer { profile_id } => format!("customer:{profile_id}"),
             Author::Agent { user_id } => format!("user:{user_id}"),
