@@ -396,10 +396,10 @@ test("marketing edits a notification rule in the console; a bad rule is explaine
 });
 
 test("a customer opens a ticket with a photo from the phone; an agent sees it in the queue", async () => {
-  assert.ok(demo.service_sign_in && demo.service_sign_in.url, "demo.json names a service sign-in link");
+  assert.ok(demo.support_sign_in && demo.support_sign_in.url, "demo.json names a support sign-in link");
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
-  await page.goto(`${base}${new URL(demo.service_sign_in.url).pathname}`);
+  await page.goto(`${base}${new URL(demo.support_sign_in.url).pathname}`);
   assert.equal(new URL(page.url()).pathname, "/me");
 
   await page.goto(`${base}/service/tickets`);

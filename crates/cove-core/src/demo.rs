@@ -68,6 +68,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     let url = options.public_url.trim_end_matches('/').to_owned();
     let member_link = member_sign_in(db, &url, 0).await?;
     let shopper_link = member_sign_in(db, &url, 1).await?;
+    let support_link = member_sign_in(db, &url, 2).await?;
     let service_link = sign_in_link(db, &url, field::service_member(db).await?).await?;
     let manifest = json!({
         "brand": { "name_zh": "极光电脑", "name_en": "Aurora Computing" },
@@ -85,6 +86,8 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         "member_sign_in": member_link,
         // A second member's link, so trying the shop leaves the first one unused.
         "shopper_sign_in": shopper_link,
+        // A third, for opening a ticket from the storefront.
+        "support_sign_in": support_link,
         // A member whose device has on-site cover, to book a repair.
         "service_sign_in": service_link,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),

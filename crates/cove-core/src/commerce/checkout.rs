@@ -497,7 +497,9 @@ async fn insert_lines(
          list_unit_fen, discount_fen, points_fen, paid_fen, service_tag) VALUES ",
     );
     for i in 0..line_ids.len() {
-        let params: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", i * COLUMNS + c)).collect();
+        let params: Vec<String> = (1..=COLUMNS)
+            .map(|c| format!("${}", i * COLUMNS + c))
+            .collect();
         if i > 0 {
             sql.push_str(", ");
         }
