@@ -261,7 +261,11 @@ test("the storefront home shows category tiles and prices", async () => {
   await tiles.first().click();
   await page.waitForSelector("#category-products");
   await page.click('#tabbar a[href="/service"]');
-  await page.waitForSelector("#placeholder");
+  await page.waitForSelector("#tag-lookup");
+  await page.fill("#tag-lookup input[name=tag]", "not-a-tag");
+  await Promise.all([page.waitForURL(/\/service\?tag=/), page.click("#tag-lookup button")]);
+  await page.waitForSelector("#bad-tag");
+  await page.waitForSelector("#signed-out");
   await context.close();
 });
 
@@ -459,7 +463,15 @@ test("a customer books an on-site repair; an agent sees the ticket and dispatche
   const page = await context.newPage();
   await page.goto(`${base}${new URL(demo.service_sign_in.url).pathname}`);
   assert.equal(new URL(page.url()).pathname, "/me");
-  await page.goto(`${base}/service/appointments`);
+  // The service center lists the member's devices with their warranty.
+  await page.goto(`${base}/service`);
+  const device = page.locator("#my-devices a[data-tag]").first();
+  assert.equal(await page.locator("#my-devices a[data-tag]").count() > 0, true, "the member's devices");
+  const tag = await device.getAttribute("data-tag");
+  await page.fill("#tag-lookup input[name=tag]", tag.toLowerCase());
+  await Promise.all([page.waitForURL(`${base}/d/${tag}`), page.click("#tag-lookup button")]);
+  await page.goto(`${base}/service`);
+  await Promise.all([page.waitForURL(`${base}/service/appointments`), page.click("#to-appointments")]);
   await page.waitForSelector("#book-form");
   await page.selectOption("#book-form select[name=territory]", "SH");
 

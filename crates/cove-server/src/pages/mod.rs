@@ -22,6 +22,7 @@ pub mod service_tickets;
 pub mod store;
 pub mod store_member;
 pub mod store_orders;
+pub mod store_service;
 pub mod store_tickets;
 pub mod system;
 
@@ -130,7 +131,7 @@ pub fn router() -> Router<AppState> {
         .route("/c/{code}", get(store::product_list))
         .route("/search", get(store::search))
         .route("/p/{code}", get(store::product_page))
-        .route("/service", get(store::service))
+        .route("/service", get(store_service::index))
         .route("/service/tickets", get(store_tickets::store_list))
         .route("/service/tickets/new", get(store_tickets::new_ticket))
         .route("/service/tickets/{id}", get(store_tickets::ticket))

@@ -291,27 +291,6 @@ pub async fn categories(
     })
 }
 
-#[derive(Template)]
-#[template(path = "store/placeholder.html")]
-struct Placeholder {
-    f: Frame,
-    icon: Icon,
-    title: &'static str,
-    note: &'static str,
-}
-
-/// `GET /service`: the service center, not open yet.
-pub async fn service(headers: HeaderMap) -> PageResult {
-    let f = frame(&headers, Tab::Service, "/service");
-    let (title, note) = (f.l.placeholder_service, f.l.placeholder_service_note);
-    html(&Placeholder {
-        f,
-        icon: icons::WRENCH,
-        title,
-        note,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
