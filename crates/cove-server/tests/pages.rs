@@ -548,7 +548,10 @@ async fn storefront_shows_catalog_in_the_chosen_language() {
     assert!(!body.contains("Aurora Pro 14"), "only the chosen category");
 
     for (path, marker) in [
-        ("/service", "Sign in to see your devices, tickets and visits"),
+        (
+            "/service",
+            "Sign in to see your devices, tickets and visits",
+        ),
         ("/me", "Sign in to see your membership"),
     ] {
         let body = client
