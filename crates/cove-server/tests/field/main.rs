@@ -901,3 +901,68 @@ async fn the_desk_books_a_paid_visit_for_a_device_without_cover() {
         .await;
     assert_eq!(error_code(unknown, 400).await, "unknown_member");
 }
+
+#[tokio::test]
+async fn a_booked_visit_is_announced_by_the_brands_notification_rule() {
+    let (app, _db, agent) = start().await;
+    add_engineer(&agent, engineer("E-A", &["SH"], &["laptop"], 540)).await;
+    let (client, _, profile) = customer_with(&app, "FSN0001", true).await;
+    let admin = app.user("admin", None).await;
+    let oa = json_of(
+        admin
+            .post(
+                "/api/v1/channels/accounts",
+                json!({ "kind": "official_account", "name": "Aurora OA", "app_id": "wx_oa_field",
+                        "token": "CoveToken2026", "secret": "app-secret", "sandbox": true }),
+            )
+            .await,
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sqlx::query(
+        "INSERT INTO followers (account_id, open_id, followed_at, last_event_at, profile_id) \
+         VALUES ($1, 'o_field_fan', 0, 0, $2)",
+    )
+    .bind(&oa)
+    .bind(&profile)
+    .execute(app.db().pool())
+    .await
+    .unwrap();
+    let rule = json!({ "event_name": "appointment.booked", "channels": [{
+        "via": "template", "account_id": oa, "template_id": "TPL_VISIT",
+        "url": "https://aurora.example/service/appointments",
+        "fields": [
+            { "key": "character_string1", "value": "{number}" },
+            { "key": "time2", "value": "{starts_at}" },
+            { "key": "character_string3", "value": "{service_tag}" },
+        ] }] });
+    json_of(admin.post("/api/v1/notification-rules", rule).await, 200).await;
+
+    let starts = at(day(2), 9, 0);
+    let booked = json_of(
+        client
+            .post("/api/v1/me/appointments", booking("FSN0001", starts))
+            .await,
+        201,
+    )
+    .await;
+    let sent: Vec<(String, String)> = sqlx::query_as(
+        "SELECT recipient, payload FROM wechat_messages WHERE client_msg_id LIKE 'notify:appointment.booked:%'",
+    )
+    .fetch_all(app.db().pool())
+    .await
+    .unwrap();
+    assert_eq!(sent.len(), 1, "one message for one booking");
+    assert_eq!(sent[0].0, "o_field_fan");
+    let payload: Value = serde_json::from_str(&sent[0].1).unwrap();
+    let data = &payload["data"];
+    assert_eq!(data["character_string1"], booked["appointment"]["number"]);
+    assert_eq!(
+        data["time2"],
+        format!("{} 09:00", day(2).format("%Y-%m-%d")).as_str()
+    );
+    assert_eq!(data["character_string3"], "FSN0001");
+}

@@ -42,6 +42,16 @@ const ORDER: &[&str] = &[
     "at",
 ];
 
+const APPOINTMENT: &[&str] = &[
+    "appointment_id",
+    "number",
+    "status",
+    "service_tag",
+    "territory",
+    "starts_at",
+    "at",
+];
+
 /// The events a rule can be written for.
 pub const EVENTS: &[EventSpec] = &[
     EventSpec {
@@ -82,6 +92,26 @@ pub const EVENTS: &[EventSpec] = &[
         // Only an agent's public reply notifies the customer.
         name: "ticket.replied",
         properties: &["ticket_id", "number", "subject", "at"],
+    },
+    EventSpec {
+        name: "appointment.booked",
+        properties: APPOINTMENT,
+    },
+    EventSpec {
+        name: "appointment.rescheduled",
+        properties: APPOINTMENT,
+    },
+    EventSpec {
+        name: "appointment.dispatched",
+        properties: APPOINTMENT,
+    },
+    EventSpec {
+        name: "appointment.cancelled",
+        properties: APPOINTMENT,
+    },
+    EventSpec {
+        name: "appointment.completed",
+        properties: APPOINTMENT,
     },
     EventSpec {
         name: "points.expiring",
