@@ -463,10 +463,20 @@ test("a customer books an on-site repair; an agent sees the ticket and dispatche
   const page = await context.newPage();
   await page.goto(`${base}${new URL(demo.service_sign_in.url).pathname}`);
   assert.equal(new URL(page.url()).pathname, "/me");
+  // A scanned device code: the member binds the device and activates its warranty.
+  assert.ok(demo.device_code_url, "demo.json names an unbound device's code");
+  const code = new URL(demo.device_code_url);
+  await page.goto(`${base}${code.pathname}${code.search}`);
+  await Promise.all([page.waitForSelector("#mine"), page.click("#bind-device")]);
+  await Promise.all([page.waitForSelector("#activated"), page.click("#activate-warranty")]);
+  assert.equal(await page.locator("#activate-warranty").count(), 0);
+  await page.screenshot({ path: path.join(shots, "storefront-device.png"), fullPage: true });
+
   // The service center lists the member's devices with their warranty.
   await page.goto(`${base}/service`);
+  const scannedTag = code.pathname.split("/").pop();
+  assert.equal(await page.locator(`#my-devices a[data-tag="${scannedTag}"]`).count(), 1, "the bound device is listed");
   const device = page.locator("#my-devices a[data-tag]").first();
-  assert.equal(await page.locator("#my-devices a[data-tag]").count() > 0, true, "the member's devices");
   const tag = await device.getAttribute("data-tag");
   await page.fill("#tag-lookup input[name=tag]", tag.toLowerCase());
   await Promise.all([page.waitForURL(`${base}/d/${tag}`), page.click("#tag-lookup button")]);

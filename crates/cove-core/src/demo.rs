@@ -70,6 +70,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     let shopper_link = member_sign_in(db, &url, 1).await?;
     let support_link = member_sign_in(db, &url, 2).await?;
     let service_link = sign_in_link(db, &url, field::service_member(db).await?).await?;
+    let device_code = device_code_url(db, options, &url).await?;
     let manifest = json!({
         "brand": { "name_zh": "极光电脑", "name_en": "Aurora Computing" },
         "urls": {
@@ -90,6 +91,8 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         "support_sign_in": support_link,
         // A member whose device has on-site cover, to book a repair.
         "service_sign_in": service_link,
+        // The printed QR code of a device nobody has bound yet, as a phone would open it.
+        "device_code_url": device_code,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
     });
     let mut summary = String::new();
@@ -359,4 +362,22 @@ fn thousands(n: i64) -> String {
         out.push(c);
     }
     out
+}
+
+/// The signed code URL of an unbound, not yet activated demo device.
+async fn device_code_url(db: &Db, options: &Options, url: &str) -> anyhow::Result<Option<String>> {
+    let tag: Option<String> = sqlx::query_scalar(
+        "SELECT service_tag FROM devices WHERE member_id IS NULL AND activated_at IS NULL \
+         ORDER BY service_tag LIMIT 1",
+    )
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(tag) = tag else {
+        return Ok(None);
+    };
+    let key = crate::service::qr::SigningKey::load(db, &options.vault).await?;
+    Ok(Some(key.device_url(
+        url,
+        &crate::service::ServiceTag::parse(&tag)?,
+    )))
 }

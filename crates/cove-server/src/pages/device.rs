@@ -1,8 +1,10 @@
 //! The storefront's device page, `/d/{TAG}?s=…`: where a scanned device code
 //! lands. It shows the model, the warranty and its entitlements; with a
-//! genuine code (a valid signature) an unbound device offers binding.
+//! genuine code (a valid signature) an unbound device offers binding to a
+//! signed-in member, and its owner can activate the warranty here.
 
 use super::store::{frame, Frame, Tab};
+use super::store_orders::session;
 use super::{html, html_status, PageResult};
 use crate::state::AppState;
 use askama::Template;
@@ -32,6 +34,10 @@ pub struct DeviceLabels {
     pub bind: &'static str,
     pub bind_note: &'static str,
     pub scan_to_bind: &'static str,
+    pub sign_in_to_bind: &'static str,
+    pub mine: &'static str,
+    pub activate: &'static str,
+    pub activated: &'static str,
     pub not_found: &'static str,
     pub not_found_note: &'static str,
 }
@@ -58,6 +64,10 @@ pub const ZH: DeviceLabels = DeviceLabels {
     bind: "绑定到我的账户",
     bind_note: "绑定后可激活保修、在线报修并获得会员积分。",
     scan_to_bind: "请扫描设备、包装或说明书上的二维码以绑定此设备。",
+    sign_in_to_bind: "登录会员后即可绑定此设备。",
+    mine: "这是我的设备",
+    activate: "激活保修",
+    activated: "保修已激活",
     not_found: "未找到此设备",
     not_found_note: "请核对服务编号（7 位字母或数字），或联系客服。",
 };
@@ -84,6 +94,10 @@ pub const EN: DeviceLabels = DeviceLabels {
     bind: "Bind to my account",
     bind_note: "Bind it to activate the warranty, open repair requests and earn member points.",
     scan_to_bind: "Scan the code on the device, its box or its manual to bind it.",
+    sign_in_to_bind: "Sign in as a member to bind this device.",
+    mine: "This device is yours",
+    activate: "Activate warranty",
+    activated: "Warranty activated",
     not_found: "Device not found",
     not_found_note: "Check the service tag (7 letters or digits), or contact support.",
 };
@@ -109,6 +123,11 @@ struct DevicePage {
     activate_by: Option<String>,
     lines: Vec<Line>,
     bound: bool,
+    /// Bound to the signed-in member.
+    mine: bool,
+    activated: Option<String>,
+    /// The signed-in customer's CSRF token (binding and activating need one).
+    csrf: Option<String>,
     /// The code's signature, when genuine (binding needs it).
     signature: Option<String>,
 }
@@ -151,6 +170,10 @@ pub async fn page(
         Err(e) => return Err(e.into()),
     };
     drop(conn);
+    let session = session(&state, &headers).await?;
+    let mine = session
+        .as_ref()
+        .is_some_and(|s| s.member_id.is_some() && s.member_id == w.device.member_id);
     let key = SigningKey::load(&state.db, &state.vault).await?;
     let signature = scan.s.filter(|s| key.verify(&tag, s));
     let (status, status_class) = match w.status {
@@ -188,6 +211,9 @@ pub async fn page(
         activate_by: w.activation_due_by.map(day),
         lines,
         bound: w.device.member_id.is_some(),
+        mine,
+        activated: w.device.activated_at.map(day),
+        csrf: session.map(|s| s.csrf),
         signature,
         f,
     })

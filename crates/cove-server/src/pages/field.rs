@@ -16,11 +16,11 @@ use axum_extra::extract::cookie::CookieJar;
 use cove_core::access::{customers, Access, Area};
 use cove_core::clock;
 use cove_core::db::Conn;
-use cove_core::service::devices;
 use cove_core::service::field::appointments::{self, Filter};
 use cove_core::service::field::board;
 use cove_core::service::field::view::{self, CustomerAppointment};
 use cove_core::service::field::{engineers, Appointment, Engineer, Status};
+use cove_core::service::{devices, Kind};
 use cove_core::Error;
 use serde::Deserialize;
 
@@ -233,7 +233,7 @@ const STORE_ZH: StoreLabels = StoreLabels {
     empty: "您还没有上门服务预约",
     book: "预约上门维修",
     device: "设备",
-    no_devices: "绑定设备后即可预约",
+    no_devices: "有上门服务权益的设备可在此预约；其他设备请在线报修",
     territory: "城市",
     date: "日期",
     find: "查看可约时段",
@@ -266,7 +266,7 @@ const STORE_EN: StoreLabels = StoreLabels {
     empty: "You have no on-site repairs yet",
     book: "Book an on-site repair",
     device: "Device",
-    no_devices: "Bind a device to book a repair",
+    no_devices: "Devices with on-site cover can be booked here; for others, open a ticket",
     territory: "City",
     date: "Date",
     find: "Show free times",
@@ -384,9 +384,22 @@ pub async fn store_list(State(state): State<AppState>, headers: HeaderMap) -> Pa
         page.cards.push(card(v, s));
     }
     if let Some(member) = &session.member_id {
+        // Only devices with on-site cover can be booked from here.
+        let covered: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT e.service_tag FROM device_entitlements e \
+             JOIN devices d ON d.service_tag = e.service_tag \
+             WHERE d.member_id = $1 AND e.kind = $2 AND e.ends_at > $3",
+        )
+        .bind(member)
+        .bind(Kind::Onsite.as_str())
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(Error::from)?;
         page.devices = devices::of_member(&mut conn, member)
             .await?
             .into_iter()
+            .filter(|d| covered.iter().any(|t| t == d.service_tag.as_str()))
             .map(|d| {
                 let name = match page.f.lang {
                     Lang::Zh => d.model_name_zh,

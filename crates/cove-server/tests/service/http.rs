@@ -265,8 +265,8 @@ async fn a_scanned_code_opens_the_device_page_and_only_a_genuine_one_offers_bind
     assert!(html.contains("极光 14") && html.contains("PAGE001"));
     assert!(html.contains("id=\"warranty-status\"") && html.contains("保修期内"));
     assert!(
-        html.contains("data-bind-url=\"/api/v1/store/devices/PAGE001/bind\""),
-        "a genuine code offers binding"
+        html.contains("id=\"sign-in-to-bind\""),
+        "a genuine code offers binding once signed in"
     );
 
     let forged = app
@@ -278,7 +278,7 @@ async fn a_scanned_code_opens_the_device_page_and_only_a_genuine_one_offers_bind
         .text()
         .await
         .unwrap();
-    assert!(!forged.contains("data-bind-url") && forged.contains("请扫描设备"));
+    assert!(!forged.contains("sign-in-to-bind") && forged.contains("请扫描设备"));
     assert_eq!(
         app.client
             .get(app.url("/d/PAGE-01"))
