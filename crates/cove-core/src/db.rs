@@ -9,10 +9,11 @@
 //! connection and reads use a separate pool. On PostgreSQL both are one pool.
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use anyhow::Context;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, ConnectOptions, Executor};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Arguments, ConnectOptions, Executor};
+use std::fmt::Write;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -170,4 +171,93 @@ pub fn backend_of(conn: &Conn) -> Backend {
 
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+pub(crate) fn bind_error(e: sqlx::error::BoxDynError) -> Error {
+    Error::Internal(anyhow::anyhow!("cannot bind a value: {e}"))
+}
+
+/// PostgreSQL gets numbered placeholders; SQLite anonymous ones, which it
+/// binds in order without looking names up (much faster in long statements).
+pub(crate) fn push_placeholder(backend: Backend, sql: &mut String, n: usize) {
+    match backend {
+        Backend::Postgres => {
+            let _ = write!(sql, "${n}");
+        }
+        Backend::Sqlite => sql.push('?'),
+    }
+}
+
+/// A multi-row `INSERT … VALUES (…), (…)` being built: one statement for
+/// many rows, with values bound as they are added.
+pub struct Multi {
+    backend: Backend,
+    sql: String,
+    args: AnyArguments<'static>,
+    rows: usize,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+pub struct RowBinder<'m> {
+    multi: &'m mut Multi,
+    first: bool,
+}
+
+impl RowBinder<'_> {
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'static + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        if !self.first {
+            self.multi.sql.push_str(", ");
+        }
+        self.first = false;
+        if let Err(e) = self.multi.args.add(value) {
+            self.multi.error.get_or_insert(e);
+        }
+        let n = self.multi.args.len();
+        push_placeholder(self.multi.backend, &mut self.multi.sql, n);
+        self
+    }
+}
+
+impl Multi {
+    pub fn new(backend: Backend, head: &str) -> Self {
+        Multi {
+            backend,
+            sql: head.to_owned(),
+            args: AnyArguments::default(),
+            rows: 0,
+            error: None,
+        }
+    }
+
+    pub fn row(&mut self, bind: impl FnOnce(&mut RowBinder<'_>)) {
+        if self.rows > 0 {
+            self.sql.push_str(", ");
+        }
+        self.rows += 1;
+        self.sql.push('(');
+        let mut binder = RowBinder {
+            multi: self,
+            first: true,
+        };
+        bind(&mut binder);
+        self.sql.push(')');
+    }
+
+    /// Runs the statement (nothing when no row was added); returns rows affected.
+    pub async fn execute(self, conn: &mut Conn, tail: &str) -> Result<u64> {
+        if self.rows == 0 {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(bind_error(e));
+        }
+        let sql = format!("{}{tail}", self.sql);
+        Ok(sqlx::query_with(&sql, self.args)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+    }
 }

@@ -8,7 +8,7 @@ use super::pricing::{self, Apply, Buyer, Item, Quote};
 use super::{promotions, stock};
 use crate::audience::domain::{emit, DomainEvent};
 use crate::clock::{self, Micros};
-use crate::db::{new_id, Backend, Conn, Db};
+use crate::db::{new_id, Backend, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use crate::jobs::{self, NewJob};
 use crate::membership::{benefits, points};
@@ -291,7 +291,7 @@ async fn place_in(
     let line_ids: Vec<String> = (0..quote.lines.len())
         .map(|i| format!("{order_id}-{i:02}"))
         .collect();
-    insert_lines(conn, &order_id, &line_ids, quote, req).await?;
+    insert_lines(conn, backend, &order_id, &line_ids, quote, req).await?;
     let mut needs = Vec::new();
     for (line_id, line) in line_ids.iter().zip(&quote.lines) {
         needs.extend(line.item.stock.iter().map(|(sku, per_unit)| stock::Need {
@@ -486,46 +486,38 @@ async fn insert_order(
 /// Every line of the order in one statement.
 async fn insert_lines(
     conn: &mut Conn,
+    backend: Backend,
     order_id: &str,
     line_ids: &[String],
     quote: &Quote,
     req: &CheckoutRequest,
 ) -> Result<()> {
-    const COLUMNS: usize = 13;
-    let mut sql = String::from(
+    let mut insert = Multi::new(
+        backend,
         "INSERT INTO order_lines (id, order_id, product_id, quantity, unit_price_fen, sku_id, title, options, \
          list_unit_fen, discount_fen, points_fen, paid_fen, service_tag) VALUES ",
     );
-    for i in 0..line_ids.len() {
-        let params: Vec<String> = (1..=COLUMNS)
-            .map(|c| format!("${}", i * COLUMNS + c))
-            .collect();
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("({})", params.join(", ")));
-    }
-    let mut insert = sqlx::query(&sql);
     for ((line_id, line), item) in line_ids.iter().zip(&quote.lines).zip(&req.items) {
         let service_tag = item
             .service_tag
             .as_deref()
             .map(|t| t.trim().to_ascii_uppercase());
-        insert = insert
-            .bind(line_id)
-            .bind(order_id)
-            .bind(&line.item.product_id)
-            .bind(line.quantity)
-            .bind(line.unit_fen)
-            .bind(&line.item.sku_id)
-            .bind(&line.item.title)
-            .bind(json!(line.item.options).to_string())
-            .bind(line.list_unit_fen)
-            .bind(line.discount_fen)
-            .bind(line.points_fen)
-            .bind(line.paid_fen)
-            .bind(service_tag);
+        insert.row(|r| {
+            r.bind(line_id.clone())
+                .bind(order_id.to_owned())
+                .bind(line.item.product_id.clone())
+                .bind(line.quantity)
+                .bind(line.unit_fen)
+                .bind(line.item.sku_id.clone())
+                .bind(line.item.title.clone())
+                .bind(json!(line.item.options).to_string())
+                .bind(line.list_unit_fen)
+                .bind(line.discount_fen)
+                .bind(line.points_fen)
+                .bind(line.paid_fen)
+                .bind(service_tag);
+        });
     }
-    insert.execute(&mut *conn).await?;
+    insert.execute(conn, "").await?;
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! rows in one order.
 
 use crate::clock::Micros;
-use crate::db::{new_id, Conn};
+use crate::db::{backend_of, new_id, Conn, Multi};
 use crate::error::{Error, Result};
 
 /// What one order line needs: `quantity` units of `sku_id`.
@@ -39,39 +39,23 @@ pub async fn reserve(conn: &mut Conn, order_id: &str, needs: &[Need], at: Micros
         }
     }
     // One statement records every reservation of the order.
-    let mut sql = String::from(
+    let mut insert = Multi::new(
+        backend_of(conn),
         "INSERT INTO stock_reservations (id, order_id, line_id, sku_id, location_id, quantity, status, created_at) VALUES ",
     );
-    for i in 0..taken.len() {
-        let p = i * 7;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, 'reserved', ${})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7
-        ));
+    for (need, location, quantity) in taken {
+        insert.row(|r| {
+            r.bind(new_id())
+                .bind(order_id.to_owned())
+                .bind(need.line_id.clone())
+                .bind(need.sku_id.clone())
+                .bind(location)
+                .bind(quantity)
+                .bind("reserved")
+                .bind(at);
+        });
     }
-    let mut insert = sqlx::query(&sql);
-    for (need, location, quantity) in &taken {
-        insert = insert
-            .bind(new_id())
-            .bind(order_id)
-            .bind(&need.line_id)
-            .bind(&need.sku_id)
-            .bind(location)
-            .bind(*quantity)
-            .bind(at);
-    }
-    if !taken.is_empty() {
-        insert.execute(&mut *conn).await?;
-    }
+    insert.execute(conn, "").await?;
     Ok(())
 }
 

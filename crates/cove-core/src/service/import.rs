@@ -7,13 +7,12 @@ use super::entitlements::{add_months, Kind, Origin};
 use super::policy::{self, Policy, StartFrom};
 use super::tag::ServiceTag;
 use crate::clock::{self, Micros, DAY};
-use crate::db::{new_id, Backend, Db, Tx};
+use crate::db::{bind_error, new_id, push_placeholder, Backend, Db, Multi, Tx};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyArguments;
 use sqlx::{Arguments, Row};
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write;
 
 /// Sales channels a device can ship through.
 pub const SALES_CHANNELS: &[&str] = &[
@@ -427,92 +426,4 @@ async fn stored(
         );
     }
     Ok(out)
-}
-
-fn bind_error(e: sqlx::error::BoxDynError) -> Error {
-    Error::Internal(anyhow::anyhow!("cannot bind an import value: {e}"))
-}
-
-/// PostgreSQL gets numbered placeholders; SQLite anonymous ones, which it
-/// binds in order without looking names up (much faster in long statements).
-fn push_placeholder(backend: Backend, sql: &mut String, n: usize) {
-    match backend {
-        Backend::Postgres => {
-            let _ = write!(sql, "${n}");
-        }
-        Backend::Sqlite => sql.push('?'),
-    }
-}
-
-/// A multi-row `INSERT … VALUES (…), (…)` being built.
-struct Multi {
-    backend: Backend,
-    sql: String,
-    args: AnyArguments<'static>,
-    rows: usize,
-    error: Option<sqlx::error::BoxDynError>,
-}
-
-struct RowBinder<'m> {
-    multi: &'m mut Multi,
-    first: bool,
-}
-
-impl RowBinder<'_> {
-    fn bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: 'static + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
-    {
-        if !self.first {
-            self.multi.sql.push_str(", ");
-        }
-        self.first = false;
-        if let Err(e) = self.multi.args.add(value) {
-            self.multi.error.get_or_insert(e);
-        }
-        let n = self.multi.args.len();
-        push_placeholder(self.multi.backend, &mut self.multi.sql, n);
-        self
-    }
-}
-
-impl Multi {
-    fn new(backend: Backend, head: &str) -> Self {
-        Multi {
-            backend,
-            sql: head.to_owned(),
-            args: AnyArguments::default(),
-            rows: 0,
-            error: None,
-        }
-    }
-
-    fn row(&mut self, bind: impl FnOnce(&mut RowBinder<'_>)) {
-        if self.rows > 0 {
-            self.sql.push_str(", ");
-        }
-        self.rows += 1;
-        self.sql.push('(');
-        let mut binder = RowBinder {
-            multi: self,
-            first: true,
-        };
-        bind(&mut binder);
-        self.sql.push(')');
-    }
-
-    /// Runs the statement (nothing when no row was added); returns rows affected.
-    async fn execute(self, tx: &mut Tx, tail: &str) -> Result<u64> {
-        if self.rows == 0 {
-            return Ok(0);
-        }
-        if let Some(e) = self.error {
-            return Err(bind_error(e));
-        }
-        let sql = format!("{}{tail}", self.sql);
-        Ok(sqlx::query_with(&sql, self.args)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected())
-    }
 }
