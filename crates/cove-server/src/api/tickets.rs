@@ -164,7 +164,9 @@ async fn reply_mine(
     Ok((StatusCode::CREATED, Json(message)))
 }
 
-/// The ticket queue, newest first.
+/// The ticket queue: unfinished tickets by priority (urgent first), then the
+/// nearest SLA due time, then the oldest; solved and closed ones after,
+/// newest first.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(Filter), responses((status = 200, body = [Ticket])))]
 async fn list(
     State(state): State<AppState>,

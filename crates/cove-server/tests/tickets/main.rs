@@ -606,12 +606,7 @@ async fn breaches_are_recorded_once_under_concurrent_checks() {
 
     let admin = app.user("admin", None).await;
     let breached = json_of(admin.get("/api/v1/tickets?breached=true").await, 200).await;
-    let ids: Vec<&str> = breached
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = ids_of(&breached);
     assert_eq!(ids.len(), 11);
     assert!(ids.contains(&late.id.as_str()) && !ids.contains(&paused.id.as_str()));
     let fine = json_of(admin.get("/api/v1/tickets?breached=false").await, 200).await;
@@ -1359,4 +1354,96 @@ async fn priority_service_members_get_tighter_slas() {
     assert!(row(&first_priority_ticket).contains("priority-service"));
     assert!(!row(t["id"].as_str().unwrap()).contains("priority-service"));
     assert!(row(t["id"].as_str().unwrap()).contains("class=\"badge badge-grey tier\""));
+}
+
+/// The ids of a list of tickets, in order.
+fn ids_of(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect()
+}
+
+/// Sets the running timers of a ticket to fall due at `due_at`.
+async fn due_at(app: &TestApp, ticket_id: &str, due_at: Micros) {
+    sqlx::query("UPDATE sla_timers SET due_at = $2 WHERE ticket_id = $1")
+        .bind(ticket_id)
+        .bind(due_at)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_queue_puts_priority_then_due_time_then_age_first() {
+    let (app, _db) = TestApp::spawn().await;
+    let (_, profile) = member(&app).await;
+    let now = clock::now();
+    let old_normal = open_at(&app, &profile, "normal", now - 5 * DAY).await;
+    let young_normal = open_at(&app, &profile, "normal", now - 4 * DAY).await;
+    let high_due_late = open_at(&app, &profile, "high", now - 3 * DAY).await;
+    let high_due_soon = open_at(&app, &profile, "high", now - 2 * DAY).await;
+    let urgent = open_at(&app, &profile, "urgent", now - DAY).await;
+    let low = open_at(&app, &profile, "low", now - 6 * DAY).await;
+    let solved = open_at(&app, &profile, "urgent", now - 7 * DAY).await;
+    status_at(&app, &solved.id, "solved", now - 6 * DAY).await;
+    // The younger high ticket falls due first; the two normal ones together.
+    due_at(&app, &high_due_late.id, now + 3 * DAY).await;
+    due_at(&app, &high_due_soon.id, now + DAY).await;
+    due_at(&app, &old_normal.id, now + 2 * DAY).await;
+    due_at(&app, &young_normal.id, now + 2 * DAY).await;
+
+    // A diamond member's ticket opens at high priority and lands among the
+    // high ones, ahead of every normal ticket.
+    let (diamond_id, diamond) = member(&app).await;
+    sqlx::query("UPDATE members SET tier = 'diamond' WHERE id = $1")
+        .bind(&diamond_id)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    let (member_ticket, _) = open_as_customer(&app, &diamond).await;
+    let member_ticket = member_ticket["id"].as_str().unwrap().to_owned();
+    due_at(&app, &member_ticket, now + 2 * DAY).await;
+
+    let expected = [
+        urgent.id.as_str(),
+        high_due_soon.id.as_str(),
+        member_ticket.as_str(),
+        high_due_late.id.as_str(),
+        old_normal.id.as_str(),
+        young_normal.id.as_str(),
+        low.id.as_str(),
+        solved.id.as_str(),
+    ];
+    let agent = app.user("service_agent", None).await;
+    let listed = json_of(agent.get("/api/v1/tickets").await, 200).await;
+    let ids = ids_of(&listed);
+    assert_eq!(ids, expected);
+
+    // The console queue shows the same order.
+    let queue = agent
+        .get("/admin/service/tickets")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let positions: Vec<usize> = expected
+        .iter()
+        .map(|id| queue.find(&format!("data-id=\"{id}\"")).expect(id))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+
+    // The customer's own list stays newest first.
+    let mine = json_of(
+        app.customer(&profile).await.get("/api/v1/me/tickets").await,
+        200,
+    )
+    .await;
+    let first = mine[0]["id"].as_str().unwrap();
+    assert_eq!(first, urgent.id);
+    let last = mine.as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap();
+    assert_eq!(last, solved.id);
 }

@@ -330,6 +330,21 @@ pub struct Filter {
     pub offset: Option<i64>,
 }
 
+/// Staff work the queue top down: unfinished tickets first, the most urgent
+/// priority, then the nearest running SLA due time, then the oldest; solved
+/// and closed tickets follow, newest first.
+const QUEUE_ORDER: &str = "CASE WHEN t.status_kind IN ('solved', 'closed') THEN 1 ELSE 0 END, \
+    CASE WHEN t.status_kind IN ('solved', 'closed') THEN 0 \
+         WHEN t.priority = 'urgent' THEN 3 WHEN t.priority = 'high' THEN 2 \
+         WHEN t.priority = 'normal' THEN 1 ELSE 0 END DESC, \
+    CASE WHEN t.status_kind IN ('solved', 'closed') THEN 0 ELSE COALESCE( \
+        (SELECT MIN(s.due_at) FROM sla_timers s WHERE s.ticket_id = t.id AND s.met_at IS NULL AND s.paused_at IS NULL), \
+        9223372036854775807) END, \
+    CASE WHEN t.status_kind IN ('solved', 'closed') THEN -t.created_at ELSE t.created_at END, t.id";
+
+/// A customer reads their own tickets newest first.
+const CUSTOMER_ORDER: &str = "t.created_at DESC, t.id DESC";
+
 pub async fn list(conn: &mut Conn, filter: &Filter) -> Result<Vec<Ticket>> {
     let mut sql = format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE true");
     let mut binds: Vec<String> = Vec::new();
@@ -374,9 +389,12 @@ pub async fn list(conn: &mut Conn, filter: &Filter) -> Result<Vec<Ticket>> {
     }
     let limit = filter.limit.unwrap_or(50).clamp(1, 200);
     let offset = filter.offset.unwrap_or(0).max(0);
-    sql.push_str(&format!(
-        " ORDER BY t.created_at DESC, t.id DESC LIMIT {limit} OFFSET {offset}"
-    ));
+    let order = if filter.profile_id.is_some() {
+        CUSTOMER_ORDER
+    } else {
+        QUEUE_ORDER
+    };
+    sql.push_str(&format!(" ORDER BY {order} LIMIT {limit} OFFSET {offset}"));
     let mut query = sqlx::query(&sql);
     for b in &binds {
         query = query.bind(b);
