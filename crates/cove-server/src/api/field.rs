@@ -14,8 +14,8 @@ use cove_core::db::{Backend, Conn};
 use cove_core::service::field::appointments::{self, Filter};
 use cove_core::service::field::view::{self, CustomerAppointment};
 use cove_core::service::field::{
-    engineers, slots, Appointment, Booked, Booking, Engineer, EngineerInput, Report, Slot,
-    SlotQuery, Status, Transition,
+    engineers, settings, slots, Appointment, Booked, Booking, Engineer, EngineerInput, Report,
+    Scheduling, Slot, SlotQuery, Status, Transition,
 };
 use cove_core::service::tickets::Author;
 use cove_core::Error;
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_engineers, create_engineer))
         .routes(routes!(update_engineer))
+        .routes(routes!(scheduling, set_scheduling))
         .routes(routes!(list_appointments, book_for_member))
         .routes(routes!(appointment))
         .routes(routes!(dispatch))
@@ -95,6 +96,31 @@ async fn update_engineer(
     let engineer = engineers::update(&mut tx, &id, &body, clock::now()).await?;
     tx.commit().await?;
     Ok(Json(engineer))
+}
+
+/// The brand's scheduling rules: visit length, travel buffer, lead time and
+/// booking horizon.
+#[utoipa::path(get, path = "/api/v1/field/settings", tag = "field", responses((status = 200, body = Scheduling)))]
+async fn scheduling(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Scheduling>> {
+    auth.require(Area::Service, Access::Read)?;
+    let mut conn = state.db.read().acquire().await?;
+    Ok(Json(settings::load(&mut conn).await?))
+}
+
+/// Replace the scheduling rules; slots offered from now on follow them,
+/// visits already booked keep their times.
+#[utoipa::path(put, path = "/api/v1/field/settings", tag = "field", request_body = Scheduling,
+    responses((status = 200, body = Scheduling), (status = 400, body = crate::error::ErrorBody)))]
+async fn set_scheduling(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<Scheduling>,
+) -> ApiResult<Json<Scheduling>> {
+    auth.require(Area::Service, Access::Write)?;
+    let mut tx = state.db.begin().await?;
+    let rules = settings::save(&mut tx, &body, clock::now()).await?;
+    tx.commit().await?;
+    Ok(Json(rules))
 }
 
 /// The dispatch board's visits, earliest first.

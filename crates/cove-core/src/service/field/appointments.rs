@@ -3,7 +3,8 @@
 //! the visit's progress, the completion report and the customer's rating.
 
 use super::engineers::{self, Engineer};
-use super::slots::{self, SLOT_MINUTES};
+use super::settings::{self, Scheduling};
+use super::slots;
 use super::status::Status;
 use crate::access::{random_token, token_hash};
 use crate::audience::domain::{emit, DomainEvent};
@@ -25,6 +26,9 @@ const MAX_PARTS: usize = 50;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartUsed {
     pub part_number: String,
+    /// What the part is, e.g. "Motherboard".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub qty: i64,
     /// The part's own serial (PPID), when it has one.
     #[serde(default)]
@@ -55,10 +59,18 @@ impl Report {
         }
         for p in &self.parts {
             let number = p.part_number.trim();
-            if number.is_empty() || number.len() > 40 || !(1..=100).contains(&p.qty) {
+            let description_ok = p
+                .description
+                .as_deref()
+                .is_none_or(|d| d.chars().count() <= 200);
+            if number.is_empty()
+                || number.len() > 40
+                || !(1..=100).contains(&p.qty)
+                || !description_ok
+            {
                 return Err(Error::invalid(
                     "invalid_part",
-                    "a part has a part number (1–40 characters) and a quantity of 1 to 100",
+                    "a part has a part number (1–40 characters), a description of at most 200 characters and a quantity of 1 to 100",
                 ));
             }
         }
@@ -230,31 +242,64 @@ async fn lock_engineer(conn: &mut Conn, backend: Backend, engineer_id: &str) -> 
     Ok(())
 }
 
-/// Whether `engineer` can take a visit at `starts_at`, checked under the
+/// A visit's time under the brand's scheduling rules.
+#[derive(Debug, Clone, Copy)]
+struct Planned {
+    starts_at: Micros,
+    ends_at: Micros,
+    rules: Scheduling,
+    /// A new time must be one of the engineer's slots; a visit already
+    /// booked (perhaps under other rules) only needs them working then.
+    on_grid: bool,
+}
+
+impl Planned {
+    /// A new slot of the rules' length.
+    fn slot(starts_at: Micros, rules: Scheduling) -> Self {
+        Self {
+            starts_at,
+            ends_at: starts_at + rules.slot_minutes * MINUTE,
+            rules,
+            on_grid: true,
+        }
+    }
+
+    fn ends_at(&self) -> Micros {
+        self.ends_at
+    }
+}
+
+/// Whether `engineer` can take a visit at `slot`, checked under the
 /// engineer's lock.
 async fn can_take(
     conn: &mut Conn,
     backend: Backend,
     engineer: &Engineer,
-    starts_at: Micros,
+    slot: Planned,
     except: Option<&str>,
 ) -> Result<bool> {
-    if !engineer.active || !slots::offers(&engineer.calendar()?, starts_at) {
+    let calendar = engineer.calendar()?;
+    let fits = if slot.on_grid {
+        slots::offers(&calendar, slot.starts_at, &slot.rules)
+    } else {
+        slots::works_through(&calendar, slot.starts_at, slot.ends_at)
+    };
+    if !engineer.active || !fits {
         return Ok(false);
     }
     lock_engineer(conn, backend, &engineer.id).await?;
-    let ends_at = starts_at + SLOT_MINUTES * MINUTE;
-    Ok(!slots::busy(conn, &engineer.id, starts_at, ends_at, except).await?)
+    let span = (slot.starts_at, slot.ends_at());
+    Ok(!slots::busy(conn, &engineer.id, span, slot.rules.buffer_minutes, except).await?)
 }
 
-/// The first engineer of the territory (and skill) free at `starts_at`,
+/// The first engineer of the territory (and skill) free for `slot`,
 /// trying `prefer` first.
 async fn pick_engineer(
     conn: &mut Conn,
     backend: Backend,
     territory: &str,
     skill: Option<&str>,
-    starts_at: Micros,
+    slot: Planned,
     except: Option<&str>,
     prefer: Option<&str>,
 ) -> Result<Engineer> {
@@ -264,7 +309,7 @@ async fn pick_engineer(
         candidates.sort_by_key(|e| e.id != p);
     }
     for engineer in candidates {
-        if can_take(conn, backend, &engineer, starts_at, except).await? {
+        if can_take(conn, backend, &engineer, slot, except).await? {
             return Ok(engineer);
         }
     }
@@ -376,7 +421,9 @@ pub async fn book(conn: &mut Conn, backend: Backend, b: Booking, now: Micros) ->
             format!("an address is 1 to {MAX_ADDRESS} characters"),
         ));
     }
-    slots::check_bookable(b.starts_at, now)?;
+    let rules = settings::load(conn).await?;
+    slots::check_bookable(b.starts_at, now, &rules)?;
+    let slot = Planned::slot(b.starts_at, rules);
     let (territory, skill) = slots::resolve(conn, &b.territory, b.skill.as_deref()).await?;
     let tag = check_device(conn, &b).await?;
     let engineer = pick_engineer(
@@ -384,7 +431,7 @@ pub async fn book(conn: &mut Conn, backend: Backend, b: Booking, now: Micros) ->
         backend,
         &territory,
         skill.as_deref(),
-        b.starts_at,
+        slot,
         None,
         None,
     )
@@ -414,7 +461,7 @@ pub async fn book(conn: &mut Conn, backend: Backend, b: Booking, now: Micros) ->
     .bind(address)
     .bind(&engineer.id)
     .bind(b.starts_at)
-    .bind(b.starts_at + SLOT_MINUTES * MINUTE)
+    .bind(slot.ends_at())
     .bind(i64::from(b.billable))
     .bind(token_hash(&token))
     .bind(now)
@@ -467,7 +514,9 @@ pub async fn reschedule(
         ));
     }
     not_started(&a, now)?;
-    slots::check_bookable(starts_at, now)?;
+    let rules = settings::load(conn).await?;
+    slots::check_bookable(starts_at, now, &rules)?;
+    let slot = Planned::slot(starts_at, rules);
     if starts_at == a.starts_at {
         return Err(Error::invalid(
             "same_slot",
@@ -479,7 +528,7 @@ pub async fn reschedule(
         backend,
         &a.territory,
         a.skill.as_deref(),
-        starts_at,
+        slot,
         Some(id),
         a.engineer_id.as_deref(),
     )
@@ -495,7 +544,7 @@ pub async fn reschedule(
     )
     .bind(id)
     .bind(starts_at)
-    .bind(starts_at + SLOT_MINUTES * MINUTE)
+    .bind(slot.ends_at())
     .bind(&engineer.id)
     .bind(status.as_str())
     .bind(now)
@@ -600,7 +649,13 @@ pub async fn dispatch(
             ),
         ));
     }
-    if !can_take(conn, backend, &engineer, a.starts_at, Some(id)).await? {
+    let booked = Planned {
+        starts_at: a.starts_at,
+        ends_at: a.ends_at,
+        rules: settings::load(conn).await?,
+        on_grid: false,
+    };
+    if !can_take(conn, backend, &engineer, booked, Some(id)).await? {
         return Err(Error::conflict(
             "engineer_unavailable",
             format!("{} is not free at that time", engineer.name),

@@ -6,12 +6,14 @@
 pub mod appointments;
 pub mod board;
 pub mod engineers;
+pub mod settings;
 pub mod slots;
 pub mod status;
 pub mod view;
 
 pub use appointments::{Appointment, Booked, Booking, PartUsed, Report, Transition};
 pub use engineers::{Engineer, EngineerInput};
+pub use settings::Scheduling;
 pub use slots::{Slot, SlotQuery};
 pub use status::Status;
 pub use view::CustomerAppointment;

@@ -1,9 +1,10 @@
-//! Appointment slots: each engineer's working day is cut into visits of a
-//! fixed length separated by a travel buffer; a slot is offered for a
-//! territory (and skill) while at least one engineer covering it is free,
+//! Appointment slots: each engineer's working day is cut into visits of the
+//! brand's slot length separated by its travel buffer; a slot is offered for
+//! a territory (and skill) while at least one engineer covering it is free,
 //! and its capacity is how many are.
 
 use super::engineers::{self, Engineer};
+use super::settings::{self, Scheduling};
 use crate::clock::{Micros, DAY, MINUTE};
 use crate::db::Conn;
 use crate::error::{Error, Result};
@@ -12,14 +13,6 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// How long a visit is booked for.
-pub const SLOT_MINUTES: i64 = 120;
-/// Travel time kept free between two visits of one engineer.
-pub const BUFFER_MINUTES: i64 = 30;
-/// How soon a visit may start after it is booked or moved.
-pub const LEAD_MINUTES: i64 = 120;
-/// How far ahead visits can be booked.
-pub const HORIZON_DAYS: i64 = 60;
 /// The longest date range one slot query covers.
 pub const MAX_RANGE_DAYS: u64 = 31;
 
@@ -27,14 +20,15 @@ pub const MAX_RANGE_DAYS: u64 = 31;
 pub(crate) const HOLDING: &str = "status NOT IN ('cancelled', 'no_show')";
 
 /// Visit start instants of one local date in an engineer's plan.
-pub fn starts_on(calendar: &Calendar, date: NaiveDate) -> Vec<Micros> {
+pub fn starts_on(calendar: &Calendar, date: NaiveDate, rules: &Scheduling) -> Vec<Micros> {
     let Some((start, end)) = calendar.window(date) else {
         return Vec::new();
     };
-    let step = (SLOT_MINUTES + BUFFER_MINUTES) * MINUTE;
+    let length = rules.slot_minutes * MINUTE;
+    let step = length + rules.buffer_minutes * MINUTE;
     let mut out = Vec::new();
     let mut at = start;
-    while at + SLOT_MINUTES * MINUTE <= end {
+    while at + length <= end {
         out.push(at);
         at += step;
     }
@@ -42,37 +36,50 @@ pub fn starts_on(calendar: &Calendar, date: NaiveDate) -> Vec<Micros> {
 }
 
 /// Whether `starts_at` is one of the engineer's visit starts.
-pub fn offers(calendar: &Calendar, starts_at: Micros) -> bool {
-    starts_on(calendar, calendar.local_date(starts_at)).contains(&starts_at)
+pub fn offers(calendar: &Calendar, starts_at: Micros, rules: &Scheduling) -> bool {
+    starts_on(calendar, calendar.local_date(starts_at), rules).contains(&starts_at)
+}
+
+/// Whether the engineer works through all of `[starts_at, ends_at)`.
+pub fn works_through(calendar: &Calendar, starts_at: Micros, ends_at: Micros) -> bool {
+    calendar
+        .window(calendar.local_date(starts_at))
+        .is_some_and(|(start, end)| start <= starts_at && ends_at <= end)
 }
 
 /// Refuses a start too soon or too far ahead.
-pub fn check_bookable(starts_at: Micros, now: Micros) -> Result<()> {
-    if starts_at < now + LEAD_MINUTES * MINUTE {
+pub fn check_bookable(starts_at: Micros, now: Micros, rules: &Scheduling) -> Result<()> {
+    if starts_at < now + rules.lead_minutes * MINUTE {
         return Err(Error::invalid(
             "slot_too_soon",
-            format!("a visit must start at least {LEAD_MINUTES} minutes from now"),
+            format!(
+                "a visit must start at least {} minutes from now",
+                rules.lead_minutes
+            ),
         ));
     }
-    if starts_at > now + HORIZON_DAYS * DAY {
+    if starts_at > now + rules.horizon_days * DAY {
         return Err(Error::invalid(
             "slot_too_far",
-            format!("visits can be booked up to {HORIZON_DAYS} days ahead"),
+            format!(
+                "visits can be booked up to {} days ahead",
+                rules.horizon_days
+            ),
         ));
     }
     Ok(())
 }
 
-/// Whether the engineer has a visit within the buffer of `[starts_at, ends_at)`
-/// (other than `except`).
+/// Whether the engineer has a visit within `buffer_minutes` of
+/// `[starts_at, ends_at)` (other than `except`).
 pub async fn busy(
     conn: &mut Conn,
     engineer_id: &str,
-    starts_at: Micros,
-    ends_at: Micros,
+    (starts_at, ends_at): (Micros, Micros),
+    buffer_minutes: i64,
     except: Option<&str>,
 ) -> Result<bool> {
-    let buffer = BUFFER_MINUTES * MINUTE;
+    let buffer = buffer_minutes * MINUTE;
     let n: i64 = sqlx::query_scalar(&format!(
         "SELECT COUNT(*) FROM field_appointments WHERE engineer_id = $1 AND {HOLDING} \
          AND starts_at < $2 AND ends_at > $3 AND id <> $4"
@@ -153,14 +160,16 @@ pub async fn available(conn: &mut Conn, query: &SlotQuery, now: Micros) -> Resul
         ));
     }
     let (territory, skill) = resolve(conn, &query.territory, query.skill.as_deref()).await?;
+    let rules = settings::load(conn).await?;
+    let length = rules.slot_minutes * MINUTE;
     let mut capacity: BTreeMap<Micros, i64> = BTreeMap::new();
     for engineer in engineers::covering(conn, &territory, skill.as_deref()).await? {
-        for starts_at in engineer_starts(&engineer, from, to)? {
-            if check_bookable(starts_at, now).is_err() {
+        for starts_at in engineer_starts(&engineer, from, to, &rules)? {
+            if check_bookable(starts_at, now, &rules).is_err() {
                 continue;
             }
-            let ends_at = starts_at + SLOT_MINUTES * MINUTE;
-            if !busy(conn, &engineer.id, starts_at, ends_at, None).await? {
+            let span = (starts_at, starts_at + length);
+            if !busy(conn, &engineer.id, span, rules.buffer_minutes, None).await? {
                 *capacity.entry(starts_at).or_default() += 1;
             }
         }
@@ -169,19 +178,24 @@ pub async fn available(conn: &mut Conn, query: &SlotQuery, now: Micros) -> Resul
         .into_iter()
         .map(|(starts_at, capacity)| Slot {
             starts_at,
-            ends_at: starts_at + SLOT_MINUTES * MINUTE,
+            ends_at: starts_at + length,
             capacity,
         })
         .collect())
 }
 
 /// Every visit start of an engineer over local dates `from..=to`.
-fn engineer_starts(engineer: &Engineer, from: NaiveDate, to: NaiveDate) -> Result<Vec<Micros>> {
+fn engineer_starts(
+    engineer: &Engineer,
+    from: NaiveDate,
+    to: NaiveDate,
+    rules: &Scheduling,
+) -> Result<Vec<Micros>> {
     let calendar = engineer.calendar()?;
     let mut out = Vec::new();
     let mut day = from;
     while day <= to {
-        out.extend(starts_on(&calendar, day));
+        out.extend(starts_on(&calendar, day, rules));
         day = match day.checked_add_days(Days::new(1)) {
             Some(d) => d,
             None => break,
@@ -218,12 +232,21 @@ mod tests {
         let cal = shanghai_9_to_18();
         let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
         // 09:00, 11:30, 14:00 fit (14:00–16:00); 16:30–18:30 would end after 18:00.
+        let rules = Scheduling::default();
         assert_eq!(
-            starts_on(&cal, day),
+            starts_on(&cal, day, &rules),
             vec![sh(7, 9, 0), sh(7, 11, 30), sh(7, 14, 0)]
         );
-        assert!(offers(&cal, sh(7, 11, 30)));
-        assert!(!offers(&cal, sh(7, 10, 0)));
+        assert!(offers(&cal, sh(7, 11, 30), &rules));
+        assert!(!offers(&cal, sh(7, 10, 0), &rules));
+        // Hour-long visits without a buffer fill the day.
+        let hourly = Scheduling {
+            slot_minutes: 60,
+            buffer_minutes: 0,
+            ..rules
+        };
+        assert_eq!(starts_on(&cal, day, &hourly).len(), 9);
+        assert!(offers(&cal, sh(7, 10, 0), &hourly));
     }
 
     #[test]
@@ -231,21 +254,30 @@ mod tests {
         let cal = shanghai_9_to_18();
         let saturday = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
         let day_off = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
-        assert!(starts_on(&cal, saturday).is_empty());
-        assert!(starts_on(&cal, day_off).is_empty());
+        let rules = Scheduling::default();
+        assert!(starts_on(&cal, saturday, &rules).is_empty());
+        assert!(starts_on(&cal, day_off, &rules).is_empty());
     }
 
     #[test]
     fn bookable_between_lead_time_and_horizon() {
         let now = sh(7, 8, 0);
+        let rules = Scheduling::default();
         assert_eq!(
-            check_bookable(sh(7, 9, 0), now).unwrap_err().code(),
+            check_bookable(sh(7, 9, 0), now, &rules).unwrap_err().code(),
             "slot_too_soon"
         );
-        assert!(check_bookable(sh(7, 11, 30), now).is_ok());
+        assert!(check_bookable(sh(7, 11, 30), now, &rules).is_ok());
         assert_eq!(
-            check_bookable(now + 61 * DAY, now).unwrap_err().code(),
+            check_bookable(now + 61 * DAY, now, &rules)
+                .unwrap_err()
+                .code(),
             "slot_too_far"
         );
+        let short_lead = Scheduling {
+            lead_minutes: 30,
+            ..rules
+        };
+        assert!(check_bookable(sh(7, 9, 0), now, &short_lead).is_ok());
     }
 }
