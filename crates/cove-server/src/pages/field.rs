@@ -40,6 +40,8 @@ pub struct BoardLabels {
     pub notes: &'static str,
     pub tickets: &'static str,
     pub devices: &'static str,
+    pub parts: &'static str,
+    pub engineers: &'static str,
 }
 
 const BOARD_ZH: BoardLabels = BoardLabels {
@@ -56,6 +58,8 @@ const BOARD_ZH: BoardLabels = BoardLabels {
     notes: "维修记录",
     tickets: "工单",
     devices: "设备查询",
+    parts: "更换配件：每行 料号 | 描述 | 数量",
+    engineers: "工程师管理",
 };
 
 const BOARD_EN: BoardLabels = BoardLabels {
@@ -72,6 +76,8 @@ const BOARD_EN: BoardLabels = BoardLabels {
     notes: "Repair notes",
     tickets: "Tickets",
     devices: "Device lookup",
+    parts: "Parts used, one a line: part number | description | quantity",
+    engineers: "Engineers",
 };
 
 /// A visit as the board shows it.

@@ -13,6 +13,7 @@ pub mod commerce_promotions;
 pub mod console;
 pub mod device;
 pub mod field;
+pub mod field_engineers;
 pub mod i18n;
 pub mod icons;
 pub mod login;
@@ -56,6 +57,26 @@ pub fn router() -> Router<AppState> {
         .route("/admin/service", get(service_desk::desk))
         .route("/admin/service/tickets", get(service_tickets::queue))
         .route("/admin/service/dispatch", get(field::board))
+        .route(
+            "/admin/service/dispatch/engineers",
+            get(field_engineers::list).post(field_engineers::create),
+        )
+        .route(
+            "/admin/service/dispatch/engineers/{id}",
+            get(field_engineers::edit).post(field_engineers::update),
+        )
+        .route(
+            "/admin/service/dispatch/engineers/{id}/active",
+            post(field_engineers::set_active),
+        )
+        .route(
+            "/admin/service/dispatch/settings",
+            post(field_engineers::set_scheduling),
+        )
+        .route(
+            "/admin/service/dispatch/visits/{id}/complete",
+            post(field_engineers::complete),
+        )
         .route("/admin/service/tickets/{id}", get(service_tickets::ticket))
         .route("/admin/system", get(system::index))
         .route(
@@ -367,6 +388,34 @@ pub fn when(us: Micros) -> String {
 
 pub fn when_opt(us: Option<Micros>, none: &str) -> String {
     us.map(when).unwrap_or_else(|| none.to_owned())
+}
+
+/// htmx's answer to a console form: go to `next` on success, or show why
+/// the input was refused (a 500 stays a 500).
+pub fn form_outcome(result: Result<(), Error>, next: &str) -> PageResult {
+    match result {
+        Ok(()) => {
+            let mut response = Html(String::new()).into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(next) {
+                response.headers_mut().insert("hx-redirect", v);
+            }
+            Ok(response)
+        }
+        Err(Error::Internal(cause)) => Err(Error::Internal(cause).into()),
+        Err(e) => {
+            let message = e
+                .to_string()
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;");
+            Ok(Html(format!(
+                "<div class=\"alert alert-error\" role=\"alert\" data-code=\"{}\">{message}</div>",
+                e.code()
+            ))
+            .into_response())
+        }
+    }
 }
 
 #[cfg(test)]

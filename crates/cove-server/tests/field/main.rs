@@ -966,3 +966,428 @@ async fn a_booked_visit_is_announced_by_the_brands_notification_rule() {
     );
     assert_eq!(data["character_string3"], "FSN0001");
 }
+
+async fn put_settings(app: &TestApp, agent: &Session, body: Value) -> reqwest::Response {
+    agent
+        .client
+        .put(app.url("/api/v1/field/settings"))
+        .header("x-csrf-token", &agent.csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn scheduling_settings_change_the_offered_slots() {
+    let (app, _db, agent) = start().await;
+    add_engineer(&agent, engineer("E-A", &["SH"], &["laptop"], 540)).await;
+    let (client, _, _) = customer_with(&app, "FSS0001", true).await;
+    let d = day(2);
+    let defaults = json_of(agent.get("/api/v1/field/settings").await, 200).await;
+    assert_eq!(
+        defaults,
+        json!({"slot_minutes": 120, "buffer_minutes": 30, "lead_minutes": 120, "horizon_days": 60})
+    );
+    let starts = |slots: Vec<(Micros, i64)>| slots.into_iter().map(|s| s.0).collect::<Vec<_>>();
+    assert_eq!(
+        starts(slots(&client, "SH", d).await),
+        vec![at(d, 9, 0), at(d, 11, 30), at(d, 14, 0)]
+    );
+    // A 10:00 visit is no slot under the defaults.
+    let refused = client
+        .post("/api/v1/me/appointments", booking("FSS0001", at(d, 10, 0)))
+        .await;
+    assert_eq!(error_code(refused, 409).await, "slot_full");
+
+    // Hour-long visits without a travel buffer: nine a day, 10:00 among them.
+    let hourly =
+        json!({"slot_minutes": 60, "buffer_minutes": 0, "lead_minutes": 120, "horizon_days": 60});
+    assert_eq!(
+        json_of(put_settings(&app, &agent, hourly.clone()).await, 200).await,
+        hourly
+    );
+    let offered = starts(slots(&client, "SH", d).await);
+    assert_eq!(offered.len(), 9);
+    assert_eq!(offered[1], at(d, 10, 0));
+    let booked = json_of(
+        client
+            .post("/api/v1/me/appointments", booking("FSS0001", at(d, 10, 0)))
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(booked["appointment"]["ends_at"], at(d, 11, 0));
+    // With no buffer the 11:00 visit right after stays open.
+    let offered = starts(slots(&client, "SH", d).await);
+    assert!(!offered.contains(&at(d, 10, 0)) && offered.contains(&at(d, 11, 0)));
+
+    // A week's lead time leaves nothing in two days; a horizon of one day
+    // leaves nothing the day after tomorrow either.
+    let week_lead =
+        json!({"slot_minutes": 60, "buffer_minutes": 0, "lead_minutes": 10080, "horizon_days": 60});
+    json_of(put_settings(&app, &agent, week_lead).await, 200).await;
+    assert!(slots(&client, "SH", d).await.is_empty());
+    let short_horizon =
+        json!({"slot_minutes": 60, "buffer_minutes": 0, "lead_minutes": 0, "horizon_days": 1});
+    json_of(put_settings(&app, &agent, short_horizon.clone()).await, 200).await;
+    assert!(slots(&client, "SH", d).await.is_empty());
+    let too_far = client
+        .post("/api/v1/me/appointments", booking("FSS0001", at(d, 14, 0)))
+        .await;
+    assert_eq!(error_code(too_far, 400).await, "slot_too_far");
+
+    // Nonsense is refused and changes nothing.
+    for bad in [
+        json!({"slot_minutes": 0, "buffer_minutes": 0, "lead_minutes": 0, "horizon_days": 1}),
+        json!({"slot_minutes": 61, "buffer_minutes": 0, "lead_minutes": 0, "horizon_days": 1}),
+        json!({"slot_minutes": 60, "buffer_minutes": -1, "lead_minutes": 0, "horizon_days": 1}),
+        json!({"slot_minutes": 60, "buffer_minutes": 0, "lead_minutes": 0, "horizon_days": 0}),
+        json!({"slot_minutes": 60, "buffer_minutes": 0, "lead_minutes": 999999, "horizon_days": 1}),
+    ] {
+        let response = put_settings(&app, &agent, bad).await;
+        assert_eq!(error_code(response, 400).await, "invalid_field_settings");
+    }
+    let missing = put_settings(&app, &agent, json!({"slot_minutes": 60})).await;
+    assert!(missing.status().is_client_error());
+    assert_eq!(
+        json_of(agent.get("/api/v1/field/settings").await, 200).await,
+        short_horizon
+    );
+    let analyst = app.user("data_analyst", None).await;
+    assert_eq!(put_settings(&app, &analyst, hourly).await.status(), 403);
+}
+
+/// Posts a console form as htmx does; returns (hx-redirect, body).
+async fn post_form(
+    app: &TestApp,
+    who: &Session,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (Option<String>, String) {
+    let response = who
+        .client
+        .post(app.url(path))
+        .header("x-csrf-token", &who.csrf)
+        .header("hx-request", "true")
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let redirect = response
+        .headers()
+        .get("hx-redirect")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (redirect, response.text().await.unwrap())
+}
+
+fn refused(outcome: &(Option<String>, String), code: &str) {
+    assert!(outcome.0.is_none(), "{outcome:?}");
+    assert!(
+        outcome.1.contains("alert-error") && outcome.1.contains(&format!("data-code=\"{code}\"")),
+        "{outcome:?}"
+    );
+}
+
+async fn engineer_row(
+    app: &TestApp,
+    code: &str,
+) -> (String, String, String, String, i64, String, i64) {
+    sqlx::query_as(
+        "SELECT id, skills, territories, working_days, day_start_minute, days_off, active \
+         FROM field_engineers WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_one(app.db().pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_console_manages_engineers_rules_and_completion_reports() {
+    let (app, _db, agent) = start().await;
+    let page = agent.get("/admin/service/dispatch/engineers").await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("id=\"new-engineer\"") && page.contains("id=\"scheduling-form\""));
+    let board = agent
+        .get("/admin/service/dispatch")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(board.contains("href=\"/admin/service/dispatch/engineers\""));
+
+    let mut fields = vec![
+        ("code", "E-P1"),
+        ("name", "王工"),
+        ("phone", "+86 139 0000 0001"),
+        ("skills", "laptop, Server"),
+        ("territories", "sh bj"),
+        ("timezone", "Asia/Shanghai"),
+        ("working_days", "1,2,3,4,5,6,7"),
+        ("day_start", "09:00"),
+        ("day_end", "18:00"),
+        ("days_off", "2027-01-01"),
+    ];
+    // Bad input says why and adds nobody.
+    for (field, value, code) in [
+        ("day_start", "25:00", "invalid_hours"),
+        ("working_days", "Mon", "invalid_working_days"),
+        ("territories", "", "invalid_engineer"),
+        ("timezone", "Mars/Olympus", "invalid_timezone"),
+    ] {
+        let mut bad = fields.clone();
+        bad.iter_mut().find(|f| f.0 == field).unwrap().1 = value;
+        let outcome = post_form(&app, &agent, "/admin/service/dispatch/engineers", &bad).await;
+        assert!(
+            outcome.0.is_none() && outcome.1.contains("alert-error"),
+            "{field}: {outcome:?}"
+        );
+        if field != "timezone" {
+            refused(&outcome, code);
+        }
+    }
+    assert_eq!(
+        count(app.db(), "SELECT COUNT(*) FROM field_engineers").await,
+        0
+    );
+
+    let (to, _) = post_form(&app, &agent, "/admin/service/dispatch/engineers", &fields).await;
+    assert_eq!(to.as_deref(), Some("/admin/service/dispatch/engineers"));
+    let (id, skills, territories, days, start_minute, days_off, active) =
+        engineer_row(&app, "E-P1").await;
+    assert_eq!(
+        (skills.as_str(), territories.as_str()),
+        ("laptop,server", "SH,BJ")
+    );
+    assert_eq!(
+        (days.as_str(), start_minute, active),
+        ("1,2,3,4,5,6,7", 540, 1)
+    );
+    assert!(days_off.contains("2027-01-01"));
+    let list = agent
+        .get("/admin/service/dispatch/engineers")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&format!("data-id=\"{id}\"")) && list.contains("王工"));
+    let edit = agent
+        .get(&format!("/admin/service/dispatch/engineers/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(edit.contains("id=\"edit-engineer\"") && edit.contains("value=\"09:00\""));
+
+    // Editing replaces territories, hours and days off; bad input keeps them.
+    let edit_path = format!("/admin/service/dispatch/engineers/{id}");
+    let mut bad = fields.clone();
+    bad.iter_mut().find(|f| f.0 == "phone").unwrap().1 = "call me";
+    bad.iter_mut().find(|f| f.0 == "territories").unwrap().1 = "GZ";
+    refused(
+        &post_form(&app, &agent, &edit_path, &bad).await,
+        "invalid_phone",
+    );
+    assert_eq!(engineer_row(&app, "E-P1").await.2, "SH,BJ");
+    fields.iter_mut().find(|f| f.0 == "territories").unwrap().1 = "SH";
+    fields.iter_mut().find(|f| f.0 == "day_start").unwrap().1 = "10:30";
+    fields.iter_mut().find(|f| f.0 == "days_off").unwrap().1 = "2027-01-01\n2027-01-02";
+    let (to, _) = post_form(&app, &agent, &edit_path, &fields).await;
+    assert!(to.is_some());
+    let row = engineer_row(&app, "E-P1").await;
+    assert_eq!((row.2.as_str(), row.4), ("SH", 630));
+    assert!(row.5.contains("2027-01-02"));
+
+    // The scheduling rules from the console; nonsense changes nothing.
+    let rules = |slot: &'static str| {
+        vec![
+            ("slot_minutes", slot),
+            ("buffer_minutes", "0"),
+            ("lead_minutes", "60"),
+            ("horizon_days", "30"),
+        ]
+    };
+    refused(
+        &post_form(
+            &app,
+            &agent,
+            "/admin/service/dispatch/settings",
+            &rules("abc"),
+        )
+        .await,
+        "invalid_field_settings",
+    );
+    refused(
+        &post_form(
+            &app,
+            &agent,
+            "/admin/service/dispatch/settings",
+            &rules("5"),
+        )
+        .await,
+        "invalid_field_settings",
+    );
+    assert_eq!(
+        json_of(agent.get("/api/v1/field/settings").await, 200).await["slot_minutes"],
+        120
+    );
+    let (to, _) = post_form(
+        &app,
+        &agent,
+        "/admin/service/dispatch/settings",
+        &rules("90"),
+    )
+    .await;
+    assert!(to.is_some());
+    let set = json_of(agent.get("/api/v1/field/settings").await, 200).await;
+    assert_eq!(
+        set,
+        json!({"slot_minutes": 90, "buffer_minutes": 0, "lead_minutes": 60, "horizon_days": 30})
+    );
+
+    // A visit on site is completed from the board with the parts used.
+    let (client, _, _) = customer_with(&app, "FSP0001", true).await;
+    let d = day(2);
+    let booked = json_of(
+        client
+            .post("/api/v1/me/appointments", booking("FSP0001", at(d, 10, 30)))
+            .await,
+        201,
+    )
+    .await;
+    let visit = booked["appointment"]["id"].as_str().unwrap().to_owned();
+    let api = |what: &str| format!("/api/v1/field/appointments/{visit}/{what}");
+    json_of(
+        agent
+            .post(&api("dispatch"), json!({"engineer_id": id}))
+            .await,
+        200,
+    )
+    .await;
+    for step in ["en_route", "on_site"] {
+        json_of(
+            agent.post(&api("progress"), json!({"status": step})).await,
+            200,
+        )
+        .await;
+    }
+    let board = agent
+        .get(&format!("/admin/service/dispatch?from={d}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let complete = format!("/admin/service/dispatch/visits/{visit}/complete");
+    assert!(
+        board.contains(&format!("hx-post=\"{complete}\"")),
+        "{board}"
+    );
+    let status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM field_appointments WHERE id = $1")
+            .bind(&visit)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+    };
+    for (parts, code) in [
+        ("MB-X1 | Motherboard", "invalid_part"),
+        ("MB-X1 | Motherboard | many", "invalid_part"),
+        ("MB-X1 | Motherboard | 0", "invalid_part"),
+    ] {
+        let outcome = post_form(
+            &app,
+            &agent,
+            &complete,
+            &[("notes", "换主板"), ("parts", parts)],
+        )
+        .await;
+        refused(&outcome, code);
+    }
+    refused(
+        &post_form(&app, &agent, &complete, &[("notes", " "), ("parts", "")]).await,
+        "invalid_report",
+    );
+    assert_eq!(status().await, "on_site");
+    let (to, _) = post_form(
+        &app,
+        &agent,
+        &complete,
+        &[
+            ("notes", "换主板和风扇"),
+            (
+                "parts",
+                "MB-X1 | Motherboard | 1\nFAN-22 | Cooling fan | 2\n",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(to.as_deref(), Some("/admin/service/dispatch"));
+    assert_eq!(status().await, "completed");
+    let done = json_of(
+        agent
+            .get(&format!("/api/v1/field/appointments/{visit}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        done["appointment"]["report"]["parts"],
+        json!([{"part_number": "MB-X1", "description": "Motherboard", "qty": 1, "serial": null},
+               {"part_number": "FAN-22", "description": "Cooling fan", "qty": 2, "serial": null}])
+    );
+
+    // Deactivating keeps the engineer but offers no more slots.
+    refused(
+        &post_form(
+            &app,
+            &agent,
+            &format!("{edit_path}/active"),
+            &[("active", "maybe")],
+        )
+        .await,
+        "invalid_active",
+    );
+    assert_eq!(engineer_row(&app, "E-P1").await.6, 1);
+    let (to, _) = post_form(
+        &app,
+        &agent,
+        &format!("{edit_path}/active"),
+        &[("active", "false")],
+    )
+    .await;
+    assert!(to.is_some());
+    assert_eq!(engineer_row(&app, "E-P1").await.6, 0);
+    let d3 = day(3);
+    let none = client
+        .get(&format!(
+            "/api/v1/store/slots?territory=SH&from={d3}&to={d3}"
+        ))
+        .await;
+    assert_eq!(error_code(none, 400).await, "unknown_territory");
+
+    // Read-only staff see the pages but may not post.
+    let analyst = app.user("data_analyst", None).await;
+    let list = analyst
+        .get("/admin/service/dispatch/engineers")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains("id=\"new-engineer\""));
+    let r = analyst
+        .client
+        .post(app.url("/admin/service/dispatch/engineers"))
+        .header("x-csrf-token", &analyst.csrf)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        count(app.db(), "SELECT COUNT(*) FROM field_engineers").await,
+        1
+    );
+}
