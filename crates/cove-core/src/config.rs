@@ -42,12 +42,16 @@ pub struct Config {
 pub struct FilesConfig {
     /// The largest upload accepted, in bytes.
     pub max_bytes: usize,
+    /// What one storefront customer may upload in 24 hours, in bytes
+    /// (0: no quota).
+    pub customer_daily_bytes: u64,
 }
 
 impl Default for FilesConfig {
     fn default() -> Self {
         Self {
             max_bytes: crate::files::DEFAULT_MAX_BYTES,
+            customer_daily_bytes: crate::files::DEFAULT_CUSTOMER_DAILY_BYTES,
         }
     }
 }

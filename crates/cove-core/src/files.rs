@@ -7,8 +7,8 @@
 //! purpose decides who may read it: product images are public, ticket
 //! attachments are for their ticket's customer and the service team.
 
-use crate::clock::Micros;
-use crate::db::{new_id, Conn};
+use crate::clock::{Micros, DAY, SECOND};
+use crate::db::{new_id, Backend, Conn, Db};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -16,6 +16,19 @@ use sqlx::Row;
 
 /// The size limit when the configuration names none.
 pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// What one customer may upload in 24 hours when the configuration names
+/// no other quota.
+pub const DEFAULT_CUSTOMER_DAILY_BYTES: u64 = 100 * 1024 * 1024;
+
+/// The durable job that deletes uploads nothing uses (hourly).
+pub const SWEEP_JOB: &str = "files.sweep";
+
+/// How long an upload may wait to be attached to a ticket or a product.
+pub const UNATTACHED_GRACE: Micros = DAY;
+
+/// Uploads looked at per sweep run; the next run takes the rest.
+const SWEEP_BATCH: i64 = 500;
 
 /// What a brand needs to upload: photos and PDFs.
 pub const ACCEPTED_TYPES: &[&str] = &[
@@ -154,9 +167,11 @@ pub async fn store(
     let content_type = sniff(bytes)?;
     let sha256 = hex::encode(Sha256::digest(bytes));
     let size = i64::try_from(bytes.len()).map_err(|e| Error::Internal(e.into()))?;
+    // DO UPDATE (not DO NOTHING) locks an existing blob row until commit, so
+    // a concurrent sweep waits and then sees this upload referencing it.
     sqlx::query(
         "INSERT INTO file_blobs (sha256, content, size, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (sha256) DO NOTHING",
+         ON CONFLICT (sha256) DO UPDATE SET size = excluded.size",
     )
     .bind(&sha256)
     .bind(bytes.to_vec())
@@ -268,6 +283,133 @@ pub async fn can_read(conn: &mut Conn, file: &StoredFile, viewer: &Viewer) -> Re
             Ok(shared.is_some())
         }
     }
+}
+
+/// Refuses a customer's upload of `size` bytes that would take what they
+/// uploaded in the last 24 hours past `daily_bytes` (0: no quota). Uploads
+/// of one customer queue on PostgreSQL so two at once cannot both slip in.
+pub async fn check_quota(
+    conn: &mut Conn,
+    backend: Backend,
+    profile_id: &str,
+    size: usize,
+    daily_bytes: u64,
+    now: Micros,
+) -> Result<()> {
+    if daily_bytes == 0 {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        // Wrapped in a count: the lock function returns void, which the
+        // Any driver cannot decode.
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l",
+        )
+        .bind(format!("files.quota:{profile_id}"))
+        .fetch_one(&mut *conn)
+        .await?;
+    }
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT), MIN(created_at) FROM files \
+         WHERE owner_profile_id = $1 AND created_at > $2",
+    )
+    .bind(profile_id)
+    .bind(now - DAY)
+    .fetch_one(&mut *conn)
+    .await?;
+    let used: i64 = row.try_get(0)?;
+    let oldest: Option<Micros> = row.try_get(1)?;
+    let used = u64::try_from(used).unwrap_or(0);
+    if used.saturating_add(size as u64) <= daily_bytes {
+        return Ok(());
+    }
+    // Room opens when the oldest upload of the window leaves it.
+    let retry_after = oldest.map_or(DAY, |at| at + DAY - now).max(SECOND) / SECOND;
+    Err(Error::RateLimited {
+        code: "upload_quota_exceeded",
+        message: format!(
+            "you can upload {} MB a day; try again later",
+            daily_bytes / (1024 * 1024)
+        ),
+        retry_after_secs: u64::try_from(retry_after).unwrap_or(1),
+    })
+}
+
+/// Whether anything uses the upload: a ticket message carries it or a
+/// product shows it.
+async fn in_use(conn: &mut Conn, id: &str) -> Result<bool> {
+    let used: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM ticket_files WHERE file_id = $1 \
+         UNION ALL SELECT 1 FROM products WHERE images LIKE $2 LIMIT 1",
+    )
+    .bind(id)
+    // An id is a UUID: no LIKE wildcards in it.
+    .bind(format!("%/files/{id}/%"))
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(used.is_some())
+}
+
+/// Deletes one upload if nothing uses it, and its bytes if no other upload
+/// shares them. Rows are locked first (PostgreSQL) so an upload or an
+/// attachment racing with the sweep either waits for it or wins.
+async fn delete_if_unused(conn: &mut Conn, backend: Backend, id: &str) -> Result<bool> {
+    let locking = if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sha256: Option<String> =
+        sqlx::query_scalar(&format!("SELECT sha256 FROM files WHERE id = $1{locking}"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(sha256) = sha256 else {
+        return Ok(false);
+    };
+    if in_use(conn, id).await? {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM files WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!(
+        "SELECT sha256 FROM file_blobs WHERE sha256 = $1{locking}"
+    ))
+    .bind(&sha256)
+    .fetch_optional(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM file_blobs WHERE sha256 = $1 \
+         AND NOT EXISTS (SELECT 1 FROM files WHERE sha256 = $1)",
+    )
+    .bind(&sha256)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Deletes uploads older than the grace period that nothing uses, each in
+/// its own short transaction; returns how many went.
+pub async fn sweep_unattached(db: &Db, now: Micros) -> Result<u64> {
+    let candidates: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT f.id FROM files f WHERE f.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM ticket_files t WHERE t.file_id = f.id) \
+         ORDER BY f.created_at LIMIT {SWEEP_BATCH}"
+    ))
+    .bind(now - UNATTACHED_GRACE)
+    .fetch_all(db.pool())
+    .await?;
+    let mut deleted = 0;
+    for id in candidates {
+        let mut tx = db.begin().await?;
+        if delete_if_unused(&mut tx, db.backend(), &id).await? {
+            deleted += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(deleted)
 }
 
 #[cfg(test)]

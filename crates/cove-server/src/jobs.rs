@@ -6,6 +6,7 @@ use cove_core::clock::{self, DAY};
 use cove_core::commerce::payments::{self, Provider};
 use cove_core::commerce::wechat_pay;
 use cove_core::commerce::{checkout, lifecycle, refunds};
+use cove_core::files;
 use cove_core::jobs::JobCtx;
 use cove_core::jobs::Registry;
 use cove_core::membership::jobs as membership;
@@ -107,6 +108,17 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
         )
         .handle(tickets::CHECK_JOB, check_sla)
         .every("service.sla.check.minutely", tickets::CHECK_JOB, 60)
+        .handle(files::SWEEP_JOB, sweep_files)
+        .every("files.sweep.hourly", files::SWEEP_JOB, 3600)
+}
+
+/// Deletes uploads never attached to anything within their grace period.
+async fn sweep_files(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+    let deleted = files::sweep_unattached(&ctx.db, clock::now()).await?;
+    if deleted > 0 {
+        tracing::info!(deleted, "unattached uploads deleted");
+    }
+    Ok(())
 }
 
 /// Records the SLA breaches due by now.

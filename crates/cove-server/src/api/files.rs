@@ -138,19 +138,41 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(file)))
 }
 
-/// Upload a photo or PDF to attach to one of my tickets (multipart `file`).
+/// Upload a photo or PDF to attach to one of my tickets (multipart `file`),
+/// within a daily quota (429 `upload_quota_exceeded` past it). Uploads not
+/// attached within 24 hours are deleted.
 #[utoipa::path(post, path = "/api/v1/me/files", tag = "files",
     request_body(content_type = "multipart/form-data", description = "field `file`"),
     responses((status = 201, body = StoredFile), (status = 413, body = crate::error::ErrorBody),
-        (status = 415, body = crate::error::ErrorBody)))]
+        (status = 415, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn upload_mine(
     State(state): State<AppState>,
     customer: Customer,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<StoredFile>)> {
     let upload = read_upload(multipart, state.config.files.max_bytes).await?;
-    let owner = Owner::Customer(customer.profile_id.clone());
-    let file = save(&state, owner, "ticket_attachment", upload).await?;
+    let mut tx = state.db.begin().await?;
+    let now = clock::now();
+    files::check_quota(
+        &mut tx,
+        state.db.backend(),
+        &customer.profile_id,
+        upload.bytes.len(),
+        state.config.files.customer_daily_bytes,
+        now,
+    )
+    .await?;
+    let file = files::store(
+        &mut tx,
+        &Owner::Customer(customer.profile_id.clone()),
+        "ticket_attachment",
+        &upload.name,
+        &upload.bytes,
+        state.config.files.max_bytes,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(file)))
 }
 

@@ -386,10 +386,8 @@ async fn product_images_are_public_and_need_catalog_rights() {
     assert_eq!(r.status(), 401);
 }
 
-#[tokio::test]
-async fn product_images_show_in_the_storefront_in_their_order() {
-    let (app, _db) = TestApp::spawn().await;
-    let manager = app.user("store_manager", None).await;
+/// The laptops category with product NB-X14, made by a store manager.
+async fn laptop_x14(manager: &Session) {
     let r = manager
         .post(
             "/api/v1/catalog/categories",
@@ -405,6 +403,13 @@ async fn product_images_show_in_the_storefront_in_their_order() {
         )
         .await;
     assert!(r.status().is_success());
+}
+
+#[tokio::test]
+async fn product_images_show_in_the_storefront_in_their_order() {
+    let (app, _db) = TestApp::spawn().await;
+    let manager = app.user("store_manager", None).await;
+    laptop_x14(&manager).await;
     let mut urls = Vec::new();
     for (name, bytes) in [("front.png", PNG), ("side.jpg", JPEG)] {
         let f = json_of(
@@ -473,4 +478,235 @@ async fn product_images_show_in_the_storefront_in_their_order() {
         .unwrap();
     assert!(editor.contains("id=\"image-upload\""));
     assert!(editor.contains(&urls[1]));
+}
+
+#[tokio::test]
+async fn a_customer_uploads_within_a_daily_quota() {
+    let db = TestDb::new().await;
+    let mut config = db.config();
+    let quota = PNG.len() + JPEG.len() + 8;
+    config.files.customer_daily_bytes = quota as u64;
+    let app = TestApp::start(config, Registry::new()).await;
+    let c = app.customer(&app.new_profile().await).await;
+    let other = app.customer(&app.new_profile().await).await;
+
+    json_of(
+        customer_upload(&app, &c, form("a.png", "image/png", PNG, None)).await,
+        201,
+    )
+    .await;
+    json_of(
+        customer_upload(&app, &c, form("b.jpg", "image/jpeg", JPEG, None)).await,
+        201,
+    )
+    .await;
+    let over = customer_upload(&app, &c, form("c.pdf", "application/pdf", PDF, None)).await;
+    let retry_after: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry_after), "{retry_after}");
+    assert_eq!(error_code(over, 429).await, "upload_quota_exceeded");
+    assert_eq!(count(app.db(), "SELECT COUNT(*) FROM files").await, 2);
+
+    // Another customer and the staff have their own room.
+    json_of(
+        customer_upload(&app, &other, form("c.pdf", "application/pdf", PDF, None)).await,
+        201,
+    )
+    .await;
+    let agent = app.user("service_agent", None).await;
+    json_of(
+        staff_upload(&app, &agent, form("d.pdf", "application/pdf", PDF, None)).await,
+        201,
+    )
+    .await;
+
+    // Concurrent uploads past the quota: only what fits is stored.
+    let fresh = app.customer(&app.new_profile().await).await;
+    let racing =
+        (0..6).map(|_| customer_upload(&app, &fresh, form("r.png", "image/png", PNG, None)));
+    let statuses: Vec<u16> = futures_util::future::join_all(racing)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let fits = quota / PNG.len();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        fits,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        6 - fits,
+        "{statuses:?}"
+    );
+
+    // A day later the window has room again.
+    sqlx::query("UPDATE files SET created_at = created_at - $1")
+        .bind(cove_core::clock::DAY + cove_core::clock::SECOND)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    json_of(
+        customer_upload(&app, &c, form("c.pdf", "application/pdf", PDF, None)).await,
+        201,
+    )
+    .await;
+}
+
+/// Makes an upload look `hours` old.
+async fn age(app: &TestApp, file: &Value, hours: i64) {
+    sqlx::query("UPDATE files SET created_at = $2 WHERE id = $1")
+        .bind(file["id"].as_str().unwrap())
+        .bind(cove_core::clock::now() - hours * cove_core::clock::HOUR)
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+}
+
+async fn exists(app: &TestApp, file: &Value) -> bool {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE id = $1")
+        .bind(file["id"].as_str().unwrap())
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    n == 1
+}
+
+async fn blob_exists(app: &TestApp, bytes: &[u8]) -> bool {
+    use sha2::Digest;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM file_blobs WHERE sha256 = $1")
+        .bind(
+            sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    n == 1
+}
+
+#[tokio::test]
+async fn uploads_attached_to_nothing_are_deleted_after_a_day() {
+    let (app, _db) = TestApp::spawn().await;
+    let owner = app.customer(&app.new_profile().await).await;
+    let manager = app.user("store_manager", None).await;
+    let upload = |bytes: &'static [u8], name: &'static str| {
+        let owner = &owner;
+        let app = &app;
+        async move {
+            json_of(
+                customer_upload(app, owner, form(name, "image/png", bytes, None)).await,
+                201,
+            )
+            .await
+        }
+    };
+    // Attached to a ticket; an orphan sharing its bytes; an orphan of its
+    // own; a recent orphan; a product's image and a product image never used.
+    let attached = upload(PNG, "attached.png").await;
+    let same_bytes = upload(PNG, "copy.png").await;
+    let orphan = upload(PDF, "orphan.pdf").await;
+    let recent = upload(JPEG, "recent.jpg").await;
+    json_of(
+        owner
+            .post(
+                "/api/v1/me/tickets",
+                json!({"kind": "after_sales", "subject": "屏幕", "body": "见附件",
+                       "attachments": [{"url": attached["url"]}]}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    laptop_x14(&manager).await;
+    const GIF: &[u8] = b"GIF89a\x01\0\x01\0\x80\0\0\0\0\0\xff\xff\xff!";
+    let image = json_of(
+        staff_upload(
+            &app,
+            &manager,
+            form("front.gif", "image/gif", GIF, Some("product_image")),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let mut unused_bytes = GIF.to_vec();
+    unused_bytes.push(1);
+    let unused_image = json_of(
+        staff_upload(
+            &app,
+            &manager,
+            form(
+                "spare.gif",
+                "image/gif",
+                &unused_bytes,
+                Some("product_image"),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let r = manager
+        .client
+        .patch(app.url("/api/v1/catalog/products/NB-X14"))
+        .header("x-csrf-token", &manager.csrf)
+        .json(&json!({ "images": [image["url"]] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    for f in [&attached, &same_bytes, &orphan, &image, &unused_image] {
+        age(&app, f, 25).await;
+    }
+    age(&app, &recent, 23).await;
+
+    let deleted = cove_core::files::sweep_unattached(app.db(), cove_core::clock::now())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3);
+    assert!(
+        exists(&app, &attached).await && exists(&app, &image).await && exists(&app, &recent).await
+    );
+    assert!(
+        !exists(&app, &same_bytes).await
+            && !exists(&app, &orphan).await
+            && !exists(&app, &unused_image).await
+    );
+    // Bytes go only when no upload is left that holds them.
+    assert!(blob_exists(&app, PNG).await && blob_exists(&app, GIF).await);
+    assert!(!blob_exists(&app, PDF).await && !blob_exists(&app, &unused_bytes).await);
+    let served = owner.get(attached["url"].as_str().unwrap()).await;
+    assert_eq!(served.bytes().await.unwrap().as_ref(), PNG);
+    assert_eq!(
+        owner.get(orphan["url"].as_str().unwrap()).await.status(),
+        404
+    );
+
+    // The durable job does the same once the recent upload is old enough;
+    // a second run finds nothing more.
+    age(&app, &recent, 25).await;
+    let mut tx = app.db().begin().await.unwrap();
+    cove_core::jobs::enqueue(
+        &mut tx,
+        cove_core::jobs::NewJob::new(cove_core::files::SWEEP_JOB, json!({})),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let gone = common::eventually(10, || async { !exists(&app, &recent).await }).await;
+    assert!(gone, "the sweep job deleted the old upload");
+    assert!(exists(&app, &attached).await && exists(&app, &image).await);
+    let schedules = count(
+        app.db(),
+        "SELECT COUNT(*) FROM schedules WHERE name = 'files.sweep.hourly'",
+    )
+    .await;
+    assert_eq!(schedules, 1);
 }
