@@ -1,11 +1,12 @@
 //! Makes the generated members real members: each gets a profile in the
 //! identity graph (phone and card number as identities), an opening points
 //! lot for the balance the history left them, growth for their tier, and
-//! the demo mall gets a few items. Set-based SQL, so a million members take
+//! the demo mall gets a few items (its coupon issued from a coupon template). Set-based SQL, so a million members take
 //! seconds.
 
 use crate::audience::identity::BLOCKED_PHONES;
-use crate::clock::Micros;
+use crate::clock::{Micros, DAY};
+use crate::commerce::promotions::{coupons, CouponKind, NewCouponTemplate};
 use crate::db::{Backend, Db};
 use crate::membership::earn::expiry_for;
 
@@ -102,6 +103,30 @@ pub async fn seed(db: &Db, now: Micros) -> anyhow::Result<()> {
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    let mall_coupon = coupons::create_template(
+        &mut tx,
+        &NewCouponTemplate {
+            name: "积分兑换券".into(),
+            description: "积分商城兑换：满 ¥500 减 ¥50，兑换后 30 天内有效".into(),
+            kind: CouponKind::AmountOff,
+            amount_fen: 5_000,
+            percent: 0,
+            cap_fen: None,
+            threshold_fen: 50_000,
+            scope: "all".into(),
+            scope_values: vec![],
+            starts_at: now - DAY,
+            ends_at: now + 365 * DAY,
+            valid_days: Some(30),
+            claimable: false,
+            per_person_limit: 1,
+            total_quantity: None,
+            budget_fen: None,
+            stackable_with_promotions: true,
+        },
+        now,
+    )
+    .await?;
     for (id, kind, zh, en, points, stock, value) in [
         (
             "mall-mouse",
@@ -119,7 +144,7 @@ pub async fn seed(db: &Db, now: Micros) -> anyhow::Result<()> {
             "¥50 off orders over ¥500",
             800,
             None,
-            "5000",
+            mall_coupon.id.as_str(),
         ),
         (
             "mall-warranty-12",

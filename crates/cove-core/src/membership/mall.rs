@@ -1,12 +1,14 @@
-//! The points mall: products shipped to the member, coupons issued as
-//! benefit grants, and warranty extensions applied to a device. A redemption
-//! takes one unit of stock (never below zero) and spends the points in the
-//! same transaction, keyed per member, so a retried redemption neither
-//! spends twice nor sells a unit twice.
+//! The points mall: products shipped to the member, coupons issued from a
+//! promotions coupon template (usable at checkout), and warranty extensions
+//! applied to a device. A redemption takes one unit of stock (never below
+//! zero), spends the points and issues what it buys in the same
+//! transaction, keyed per member, so a retried redemption neither spends
+//! twice, sells a unit twice nor issues a second coupon.
 
-use super::{benefits, lock_member, points};
+use super::{lock_member, points};
 use crate::audience::domain::{emit, DomainEvent};
 use crate::clock::Micros;
+use crate::commerce::promotions::{coupons, Status as CampaignStatus};
 use crate::db::{new_id, Backend, Conn};
 use crate::error::{Error, Result};
 use crate::service::entitlements::{Kind, Origin};
@@ -28,7 +30,7 @@ pub struct Item {
     pub stock: Option<i64>,
     pub per_member_limit: Option<i64>,
     pub min_tier_rank: i64,
-    /// Product id, coupon fen, or warranty months.
+    /// Product id, coupon template id, or warranty months.
     pub value: String,
     pub starts_at: Option<Micros>,
     pub ends_at: Option<Micros>,
@@ -75,11 +77,15 @@ pub async fn create_item(conn: &mut Conn, new: &NewItem, at: Micros) -> Result<I
             "points must be positive, stock zero or more, limits positive",
         ));
     }
-    if new.kind != "product" && new.value.parse::<i64>().map_or(true, |v| v <= 0) {
-        return Err(Error::invalid(
-            "invalid_value",
-            "a coupon's value is its fen off; an extension's its months",
-        ));
+    match new.kind.as_str() {
+        "coupon" => check_coupon_template(conn, new.value.trim()).await?,
+        "warranty_extension" if new.value.parse::<i64>().map_or(true, |v| v <= 0) => {
+            return Err(Error::invalid(
+                "invalid_value",
+                "an extension's value is its months",
+            ));
+        }
+        _ => {}
     }
     let id = new_id();
     sqlx::query(&format!(
@@ -93,13 +99,31 @@ pub async fn create_item(conn: &mut Conn, new: &NewItem, at: Micros) -> Result<I
     .bind(new.stock)
     .bind(new.per_member_limit)
     .bind(new.min_tier_rank)
-    .bind(&new.value)
+    .bind(new.value.trim())
     .bind(new.starts_at)
     .bind(new.ends_at)
     .bind(at)
     .execute(&mut *conn)
     .await?;
     get_item(conn, &id).await
+}
+
+/// A coupon item names an active coupon template of the promotions.
+async fn check_coupon_template(conn: &mut Conn, template_id: &str) -> Result<()> {
+    let refuse = || {
+        Error::invalid(
+            "invalid_value",
+            "a coupon item's value is the id of an active coupon template",
+        )
+    };
+    if template_id.is_empty() {
+        return Err(refuse());
+    }
+    match coupons::get_template(conn, template_id).await {
+        Ok(t) if t.status == CampaignStatus::Active => Ok(()),
+        Ok(_) | Err(Error::NotFound(_)) => Err(refuse()),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn get_item(conn: &mut Conn, id: &str) -> Result<Item> {
@@ -200,6 +224,12 @@ pub async fn redeem(
             ));
         }
     }
+    if item.kind == "coupon" && member.profile_id.is_none() {
+        return Err(Error::conflict(
+            "profile_required",
+            "a coupon is issued to the member's customer profile, and this member has none",
+        ));
+    }
     if item.kind == "warranty_extension" && target.is_none_or(|t| t.trim().is_empty()) {
         return Err(Error::invalid(
             "target_required",
@@ -230,18 +260,8 @@ pub async fn redeem(
     .await?;
     let status = match item.kind.as_str() {
         "coupon" => {
-            let fen: i64 = item.value.parse().unwrap_or(0);
-            benefits::issue(
-                conn,
-                backend,
-                member_id,
-                "coupon",
-                &format!("mall:{id}"),
-                fen,
-                "mall",
-                at,
-            )
-            .await?;
+            let profile = member.profile_id.as_deref().unwrap_or_default();
+            coupons::grant(conn, &item.value, profile, &format!("mall:{id}"), at).await?;
             "issued"
         }
         "warranty_extension" => {

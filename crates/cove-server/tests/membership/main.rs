@@ -6,6 +6,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../commerce/fixtures.rs"]
+#[allow(dead_code)]
+mod commerce_fixtures;
+
 mod api;
 mod ledger;
 mod mall;

@@ -1,7 +1,44 @@
 //! The points mall, tier benefits and the member's own profile edits.
 
+use crate::commerce_fixtures::{catalog, checkout, sku};
 use crate::common::{count, error_code, TestApp};
+use cove_core::clock::{self, DAY, HOUR};
+use cove_core::commerce::promotions::{coupons, CouponKind, NewCouponTemplate};
 use serde_json::{json, Value};
+
+/// A coupon template staff cannot claim from, `fen` off orders over twice
+/// that, with `total` coupons; returns its id.
+async fn coupon_template(app: &TestApp, fen: i64, total: Option<i64>) -> String {
+    let now = clock::now();
+    let mut tx = app.db().begin().await.unwrap();
+    let t = coupons::create_template(
+        &mut tx,
+        &NewCouponTemplate {
+            name: format!("积分券 {fen}"),
+            description: String::new(),
+            kind: CouponKind::AmountOff,
+            amount_fen: fen,
+            percent: 0,
+            cap_fen: None,
+            threshold_fen: 2 * fen,
+            scope: "all".into(),
+            scope_values: vec![],
+            starts_at: now - HOUR,
+            ends_at: now + 30 * DAY,
+            valid_days: Some(7),
+            claimable: false,
+            per_person_limit: 1,
+            total_quantity: total,
+            budget_fen: None,
+            stackable_with_promotions: true,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    t.id
+}
 
 async fn member_with_points(
     app: &TestApp,
@@ -132,8 +169,9 @@ async fn mall_rules_refuse_and_change_nothing() {
         )
         .await;
     assert_eq!(error_code(bad, 400).await, "invalid_kind");
+    let template = coupon_template(&app, 5000, None).await;
     let coupon: Value = manager
-        .post("/api/v1/mall/items", json!({ "kind": "coupon", "name_zh": "满减券", "name_en": "¥50 off", "points": 500, "value": "5000", "per_member_limit": 1 }))
+        .post("/api/v1/mall/items", json!({ "kind": "coupon", "name_zh": "满减券", "name_en": "¥50 off", "points": 500, "value": template, "per_member_limit": 1 }))
         .await
         .json()
         .await
@@ -144,7 +182,7 @@ async fn mall_rules_refuse_and_change_nothing() {
         .json()
         .await
         .unwrap();
-    let (customer, id) = member_with_points(&app, "13652419000", 600).await;
+    let (customer, _) = member_with_points(&app, "13652419000", 600).await;
     let r: Value = customer
         .post(
             "/api/v1/me/mall/redemptions",
@@ -169,48 +207,19 @@ async fn mall_rules_refuse_and_change_nothing() {
         )
         .await;
     assert_eq!(error_code(low, 409).await, "tier_too_low");
-    // The coupon is a benefit the member can use once.
-    let b: Value = customer
-        .get("/api/v1/me/benefits")
+    // The coupon is a promotions coupon in the member's wallet.
+    let mine: Value = customer
+        .get("/api/v1/me/coupons")
         .await
         .json()
         .await
         .unwrap();
-    let grant = b["grants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["kind"] == "coupon")
-        .unwrap()
-        .clone();
-    assert_eq!(grant["value"], 5000);
-    let used = manager
-        .post(
-            &format!(
-                "/api/v1/members/{id}/benefits/{}/use",
-                grant["id"].as_str().unwrap()
-            ),
-            json!({ "used_for": "order:o-1" }),
-        )
-        .await;
-    assert_eq!(used.status(), 200);
-    let twice = manager
-        .post(
-            &format!(
-                "/api/v1/members/{id}/benefits/{}/use",
-                grant["id"].as_str().unwrap()
-            ),
-            json!({ "used_for": "order:o-2" }),
-        )
-        .await;
-    assert_eq!(error_code(twice, 409).await, "benefit_used");
-    let card: Value = customer
-        .get("/api/v1/me/membership")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(card["points"]["available"], 100 + 600 - 500);
+    let held = mine["coupons"].as_array().unwrap();
+    assert_eq!(held.len(), 1, "{mine}");
+    assert_eq!(held[0]["template_id"], template);
+    assert_eq!(held[0]["amount_fen"], 5000);
+    assert_eq!(held[0]["status"], "issued");
+    assert_eq!(available_points(&customer).await, 100 + 600 - 500);
 }
 
 #[tokio::test]
@@ -286,4 +295,145 @@ async fn tier_benefits_are_issued_once_per_year_and_birthdays_are_celebrated_onc
     }
     assert_eq!(count(app.db(), &format!("SELECT COUNT(*) FROM points_lots WHERE member_id = '{id}' AND source = 'action:birthday'")).await, 1);
     assert_eq!(count(app.db(), &format!("SELECT COUNT(*) FROM benefit_grants WHERE member_id = '{id}' AND kind = 'birthday_offer'")).await, 1);
+}
+
+async fn redeem(
+    customer: &crate::common::CustomerClient,
+    item: &Value,
+    key: &str,
+) -> reqwest::Response {
+    customer
+        .post(
+            "/api/v1/me/mall/redemptions",
+            json!({ "item_id": item["id"], "key": key }),
+        )
+        .await
+}
+
+async fn available_points(customer: &crate::common::CustomerClient) -> i64 {
+    let card: Value = customer
+        .get("/api/v1/me/membership")
+        .await
+        .json()
+        .await
+        .unwrap();
+    card["points"]["available"].as_i64().unwrap()
+}
+
+async fn coupons_of(customer: &crate::common::CustomerClient) -> Vec<Value> {
+    let mine: Value = customer
+        .get("/api/v1/me/coupons")
+        .await
+        .json()
+        .await
+        .unwrap();
+    mine["coupons"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_mall_coupon_is_a_real_coupon_checkout_applies() {
+    let (app, _db) = TestApp::spawn().await;
+    catalog(&app).await;
+    let laptop = sku(&app, "MC1", 100_000, 10).await;
+    let manager = app.user("membership_manager", None).await;
+    let template = coupon_template(&app, 8_000, Some(1)).await;
+
+    // A coupon item names an active coupon template.
+    for value in [
+        json!("8000"),
+        json!(""),
+        json!("0190a0a0-0000-7000-8000-000000000000"),
+    ] {
+        let bad = manager
+            .post("/api/v1/mall/items", json!({ "kind": "coupon", "name_zh": "券", "name_en": "Coupon", "points": 100, "value": value }))
+            .await;
+        assert_eq!(error_code(bad, 400).await, "invalid_value");
+    }
+    assert_eq!(count(app.db(), "SELECT COUNT(*) FROM mall_items").await, 0);
+    let item: Value = manager
+        .post("/api/v1/mall/items", json!({ "kind": "coupon", "name_zh": "满 160 减 80", "name_en": "¥80 off", "points": 400, "stock": 5, "value": template }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["value"], template);
+
+    let (customer, _) = member_with_points(&app, "13652419100", 500).await;
+    let first: Value = redeem(&customer, &item, "mc-1").await.json().await.unwrap();
+    assert_eq!(first["status"], "issued");
+    // A retry with the same key returns the same redemption and issues nothing more.
+    let retry: Value = redeem(&customer, &item, "mc-1").await.json().await.unwrap();
+    assert_eq!(retry["id"], first["id"]);
+    let held = coupons_of(&customer).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["template_id"], template);
+    assert_eq!(available_points(&customer).await, 100 + 500 - 400);
+    let source: String = sqlx::query_scalar("SELECT source FROM coupons WHERE template_id = $1")
+        .bind(&template)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(source, format!("mall:{}", first["id"].as_str().unwrap()));
+
+    // Checkout applies it: ¥80 off ¥1,000.
+    let coupon_id = held[0]["id"].as_str().unwrap().to_owned();
+    let items = json!([{ "sku_id": laptop, "quantity": 1 }]);
+    let plain = checkout(&customer, "mall-plain-01", items.clone(), json!({})).await;
+    let plain: Value = plain.json().await.unwrap();
+    assert_eq!(plain["payable_fen"], 100_000);
+    let with = checkout(
+        &customer,
+        "mall-coupon-01",
+        items,
+        json!({ "coupon_id": coupon_id }),
+    )
+    .await;
+    assert_eq!(with.status(), 200);
+    let with: Value = with.json().await.unwrap();
+    assert_eq!(with["payable_fen"], 100_000 - 8_000);
+    let status: String = sqlx::query_scalar("SELECT status FROM coupons WHERE id = $1")
+        .bind(&coupon_id)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    assert_ne!(status, "issued", "the order holds the coupon");
+
+    // Without the points, nothing is spent, taken or issued.
+    let stock = || async {
+        sqlx::query_scalar::<_, i64>("SELECT stock FROM mall_items WHERE id = $1")
+            .bind(item["id"].as_str().unwrap())
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(stock().await, 4);
+    let poor = redeem(&customer, &item, "mc-2").await;
+    assert_eq!(error_code(poor, 409).await, "insufficient_points");
+    assert_eq!(stock().await, 4);
+    assert_eq!(coupons_of(&customer).await.len(), 1);
+
+    // The template's last coupon went to the first redemption: a second
+    // member with points gets nothing, and keeps points and stock.
+    let (rich, _) = member_with_points(&app, "13652419101", 1_000).await;
+    let sold_out = redeem(&rich, &item, "mc-3").await;
+    assert_eq!(error_code(sold_out, 409).await, "coupon_sold_out");
+    assert_eq!(stock().await, 4);
+    assert!(coupons_of(&rich).await.is_empty());
+    assert_eq!(available_points(&rich).await, 100 + 1_000);
+    assert_eq!(
+        count(app.db(), "SELECT COUNT(*) FROM mall_redemptions").await,
+        1
+    );
+
+    // An item out of stock issues nothing either.
+    let open_template = coupon_template(&app, 1_000, None).await;
+    let last: Value = manager
+        .post("/api/v1/mall/items", json!({ "kind": "coupon", "name_zh": "券", "name_en": "Coupon", "points": 10, "stock": 0, "value": open_template }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let none = redeem(&rich, &last, "mc-4").await;
+    assert_eq!(error_code(none, 409).await, "sold_out");
+    assert!(coupons_of(&rich).await.is_empty());
 }

@@ -460,6 +460,24 @@ pub async fn issue(
     Ok(out)
 }
 
+/// Issues one coupon of the template to a profile for something the
+/// customer did, such as spending points in the mall: the template's window
+/// and total quantity apply, the per-person claim limit does not. `source`
+/// names the cause (e.g. `mall:<redemption id>`); the caller makes it happen
+/// once.
+pub async fn grant(
+    conn: &mut Conn,
+    template_id: &str,
+    profile_id: &str,
+    source: &str,
+    at: Micros,
+) -> Result<Coupon> {
+    let t = get_template(conn, template_id).await?;
+    take_quantity(conn, &t, 1, at).await?;
+    let id = insert_coupon(conn, &t, profile_id, source, at).await?;
+    get(conn, &id, at).await
+}
+
 /// A customer claims a coupon from a claimable template: within its window,
 /// tiers, per-person limit and total quantity, all guarded.
 pub async fn claim_coupon(
