@@ -49,6 +49,7 @@ pub struct NewItem {
     pub per_member_limit: Option<i64>,
     #[serde(default)]
     pub min_tier_rank: i64,
+    /// Product id, the id of an active coupon template, or warranty months.
     #[serde(default)]
     pub value: String,
     pub starts_at: Option<Micros>,
