@@ -14,8 +14,7 @@ use crate::customer::CUSTOMER_COOKIE;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{Html, IntoResponse};
+use axum::http::HeaderMap;
 use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
 use cove_core::access::{customers, Access, Area};
@@ -663,34 +662,9 @@ fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// After a form: reload the tab, or show why the input was refused.
 fn answer(result: Result<(), Error>, tab: &str) -> PageResult {
-    match result {
-        Ok(()) => {
-            let mut response = Html(String::new()).into_response();
-            let to = format!("/admin/commerce/promotions?tab={tab}");
-            if let Ok(v) = HeaderValue::from_str(&to) {
-                response.headers_mut().insert("hx-redirect", v);
-            }
-            Ok(response)
-        }
-        Err(Error::Internal(cause)) => Err(Error::Internal(cause).into()),
-        Err(e) => {
-            let message = escape(&e.to_string());
-            Ok(Html(format!(
-                "<div class=\"alert alert-error\" role=\"alert\" data-code=\"{}\">{message}</div>",
-                e.code()
-            ))
-            .into_response())
-        }
-    }
+    super::form_answer(result, &format!("/admin/commerce/promotions?tab={tab}"))
 }
 
 #[derive(Deserialize, Default)]

@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod channels;
+pub mod channels_forms;
 pub mod channels_notifications;
 pub mod commerce_catalog;
 pub mod commerce_orders;
@@ -73,6 +74,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
         .route("/admin/channels", get(channels::index))
+        .route("/admin/channels/scenes", post(channels_forms::create_scene))
+        .route("/admin/channels/ways", post(channels_forms::create_way))
         .route(
             "/admin/channels/notifications",
             get(channels_notifications::index).post(channels_notifications::save),
@@ -294,6 +297,34 @@ pub fn html(t: &impl Template) -> PageResult {
 /// Renders a template as an HTML response with `status`.
 pub fn html_status(status: StatusCode, t: &impl Template) -> PageResult {
     Ok((status, Html(t.render()?)).into_response())
+}
+
+/// The answer to an htmx form: on success the page at `then` is reloaded;
+/// refused input is shown where the form put its target, with its code.
+pub fn form_answer(result: Result<(), Error>, then: &str) -> PageResult {
+    match result {
+        Ok(()) => {
+            let mut response = Html(String::new()).into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(then) {
+                response.headers_mut().insert("hx-redirect", v);
+            }
+            Ok(response)
+        }
+        Err(Error::Internal(cause)) => Err(Error::Internal(cause).into()),
+        Err(e) => {
+            let message = e
+                .to_string()
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;");
+            Ok(Html(format!(
+                "<div class=\"alert alert-error\" role=\"alert\" data-code=\"{}\">{message}</div>",
+                e.code()
+            ))
+            .into_response())
+        }
+    }
 }
 
 /// Integer fen as yuan: `¥6,999` or `¥49.90`.
