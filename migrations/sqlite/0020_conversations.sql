@@ -27,3 +27,7 @@ CREATE TABLE wecom_kf_messages (
 -- ticket, and the URL the printed code carries.
 ALTER TABLE qr_scenes ADD COLUMN ticket TEXT;
 ALTER TABLE qr_scenes ADD COLUMN qr_url TEXT;
+
+-- A rule may send only for some values of one property (e.g. a ticket's
+-- status changing to solved): JSON {"property": …, "values": […]}.
+ALTER TABLE notification_rules ADD COLUMN only_when TEXT;
