@@ -192,7 +192,7 @@ impl Condition {
             serde_json::Value::Bool(b) => b.to_string(),
             _ => return false,
         };
-        self.values.iter().any(|v| *v == value)
+        self.values.contains(&value)
     }
 }
 
