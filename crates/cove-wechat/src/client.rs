@@ -15,6 +15,7 @@ use crate::token::{Credential, TokenManager, TokenStore};
 
 mod mp;
 mod wecom;
+mod wecom_kf;
 
 pub use mp::{
     CustomBody, CustomMessage, MiniProgramLink, PhoneInfo, QrTicket, Session, SubscribeMessage,
@@ -23,6 +24,10 @@ pub use mp::{
 pub use wecom::{
     ContactWay, ContactWayCreated, ExternalContactInfo, ExternalProfile, FollowUser, GroupChat,
     GroupChatMember, WelcomeMessage,
+};
+pub use wecom_kf::{
+    valid_kf_msgid, KfMessage, KfOrigin, KfSyncPage, KfText, KF_MSGID_MAX_CHARS, KF_SYNC_LIMIT,
+    KF_TEXT_MAX_BYTES,
 };
 
 /// API hosts; point them at a local stand-in in tests.

@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{s, vectors};
 use cove_wechat::client::{
-    ApiBase, ClientOptions, ContactWay, CustomMessage, MpClient, RetryPolicy, SubscribeMessage,
-    TemplateMessage, WeComClient, WelcomeMessage, WxaCodeRequest,
+    ApiBase, ClientOptions, ContactWay, CustomMessage, KfOrigin, MpClient, RetryPolicy,
+    SubscribeMessage, TemplateMessage, WeComClient, WelcomeMessage, WxaCodeRequest,
 };
 use cove_wechat::pay::{
     parse_authorization, request_message, JsapiPrepayRequest, MerchantSigner, PayClient,
@@ -253,6 +253,46 @@ async fn groupchat(
     )
 }
 
+/// Two pages of customer-service messages; the second needs the first's cursor.
+async fn kf_sync(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    if !st.token_ok(&q) {
+        return invalid_token();
+    }
+    st.bodies.lock().unwrap().push(body.clone());
+    let message = |id: &str, text: &str| {
+        json!({"msgid": id, "open_kfid": body["open_kfid"], "external_userid": "wmCustomer1",
+               "send_time": 1615478585, "origin": 3, "msgtype": "text", "text": {"content": text}})
+    };
+    match body["cursor"].as_str() {
+        None => Json(
+            json!({"errcode":0,"errmsg":"ok","next_cursor":"C1","has_more":1,"msg_list":[message("m1", "你好")]}),
+        ),
+        Some("C1") => Json(
+            json!({"errcode":0,"errmsg":"ok","next_cursor":"C2","has_more":0,"msg_list":[message("m2", "在吗")]}),
+        ),
+        Some(_) => Json(json!({"errcode":95001,"errmsg":"invalid cursor"})),
+    }
+}
+
+async fn kf_send(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    if !st.token_ok(&q) {
+        return invalid_token();
+    }
+    if st.count(&format!("kf_send:{}", body["msgid"])) > 1 {
+        return Json(json!({"errcode":95016,"errmsg":"duplicate msgid"}));
+    }
+    st.bodies.lock().unwrap().push(body.clone());
+    Json(json!({"errcode":0,"errmsg":"ok","msgid":body["msgid"]}))
+}
+
 // ----- WeChat Pay stand-in -----
 
 const PUB_KEY_ID: &str = "PUB_KEY_ID_0000000000000024101100397200000006";
@@ -444,6 +484,8 @@ async fn spawn() -> (String, St) {
         )
         .route("/cgi-bin/externalcontact/send_welcome_msg", post(welcome))
         .route("/cgi-bin/externalcontact/groupchat/get", post(groupchat))
+        .route("/cgi-bin/kf/sync_msg", post(kf_sync))
+        .route("/cgi-bin/kf/send_msg", post(kf_send))
         .route("/v3/pay/transactions/jsapi", post(pay_jsapi))
         .route("/v3/pay/transactions/out-trade-no/{no}", get(pay_query))
         .route("/v3/refund/domestic/refunds", post(pay_refund))
@@ -725,6 +767,69 @@ async fn wecom_customer_contact_apis() {
     assert_eq!(chat.member_list.len(), 2);
     assert_eq!(chat.member_list[1].join_scene, Some(3));
     assert_eq!(st.gettoken_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn wecom_customer_service_sync_pages_and_send() {
+    let (base, st) = spawn().await;
+    let client = WeComClient::new(
+        "ww_corp",
+        "corpsecret",
+        Arc::new(MemoryTokenStore::default()),
+        options(&base),
+    );
+    let first = client
+        .kf_sync_msg("wkSERVICE", None, Some("EVT_TOKEN"), 1000)
+        .await
+        .unwrap();
+    assert_eq!((first.has_more, first.next_cursor.as_str()), (1, "C1"));
+    assert_eq!(first.msg_list[0].origin(), KfOrigin::Customer);
+    let second = client
+        .kf_sync_msg("wkSERVICE", Some(&first.next_cursor), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(second.has_more, 0);
+    assert_eq!(second.msg_list[0].text.as_ref().unwrap().content, "在吗");
+    {
+        let bodies = st.bodies.lock().unwrap();
+        assert_eq!(bodies[0]["token"], "EVT_TOKEN");
+        assert!(bodies[0].get("cursor").is_none());
+        assert_eq!(bodies[1]["cursor"], "C1");
+        assert!(bodies[1].get("token").is_none());
+    }
+    assert!(client
+        .kf_sync_msg("wkSERVICE", None, None, 0)
+        .await
+        .is_err());
+    let sent = client
+        .kf_send_text("wkSERVICE", "wmCustomer1", "reply0001", "您好，有现货")
+        .await
+        .unwrap();
+    assert_eq!(sent, "reply0001");
+    assert_eq!(
+        st.bodies.lock().unwrap()[2]["text"]["content"],
+        "您好，有现货"
+    );
+    let again = client
+        .kf_send_text("wkSERVICE", "wmCustomer1", "reply0001", "您好，有现货")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, Error::Api { errcode: 95016, .. }),
+        "{again}"
+    );
+    for (msgid, text) in [("bad id!", "x"), ("ok", ""), ("ok", &"长".repeat(700))] {
+        let err = client
+            .kf_send_text("wkSERVICE", "wmCustomer1", msgid, text)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+    assert_eq!(
+        st.bodies.lock().unwrap().len(),
+        3,
+        "refused calls never reach WeCom"
+    );
 }
 
 #[tokio::test]

@@ -170,6 +170,29 @@ fn wecom_external_contact_and_chat_events() {
         }
         other => panic!("{other:?}"),
     }
+    match parse_inbound(&event(
+        "<Event>kf_msg_or_event</Event><Token><![CDATA[ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR]]></Token><OpenKfId><![CDATA[wkAJ2GCAAASSm4_FhToWMFea0xAFfd3Q]]></OpenKfId>",
+    ))
+    .unwrap()
+    {
+        Inbound::KfMsgOrEvent {
+            token, open_kf_id, ..
+        } => {
+            assert_eq!(token, "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR");
+            assert_eq!(open_kf_id, "wkAJ2GCAAASSm4_FhToWMFea0xAFfd3Q");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(
+            parse_inbound(&event(
+                "<Event>kf_msg_or_event</Event><OpenKfId>wk1</OpenKfId>"
+            ))
+            .unwrap(),
+            Inbound::Other { .. }
+        ),
+        "without its Token the event cannot be synced"
+    );
 }
 
 #[test]

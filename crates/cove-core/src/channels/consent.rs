@@ -5,10 +5,13 @@
 //! template to that person; [`spend`] takes one in the transaction that
 //! queues the message (a conditional decrement, so two messages never share
 //! one grant). A long-term subscription allows sends until refused.
+//! WeChat's callbacks correct the record ([`apply_event`]): a subscription
+//! turned off in the person's settings, or a send refused for lack of one.
 
 use crate::clock;
 use crate::db::Conn;
 use crate::error::{Error, Result};
+use cove_wechat::xml::{SubscribeMsgItem, SubscribeMsgKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -125,6 +128,68 @@ pub async fn record(
     Ok(true)
 }
 
+/// WeChat's own word on a person's subscriptions, from a callback event.
+/// Applied once per stored callback (the caller's job is exactly-once).
+///
+/// - Popup answers count like a report, but only for Official Accounts: a
+///   Mini Program's page reports the same answers itself ([`record`]), and
+///   counting both would allow two sends for one accept.
+/// - A change in the person's settings: reject stops every send of that
+///   template; accept lifts the stop (a long-term subscription holds again).
+/// - A send WeChat refused because the person had not subscribed (43101)
+///   means no one-time send is left.
+pub async fn apply_event(
+    conn: &mut Conn,
+    account_id: &str,
+    official_account: bool,
+    open_id: &str,
+    profile_id: Option<&str>,
+    kind: SubscribeMsgKind,
+    items: &[SubscribeMsgItem],
+) -> Result<usize> {
+    let now = clock::now();
+    let mut applied = 0;
+    for item in items {
+        let template = item.template_id.trim();
+        if template.is_empty() || template.len() > 128 {
+            continue;
+        }
+        let accept = item.subscribe_status.as_deref() == Some("accept");
+        let (add, rejected, clear_remaining) = match kind {
+            SubscribeMsgKind::Popup if !official_account => continue,
+            SubscribeMsgKind::Popup | SubscribeMsgKind::Change if !accept => (0, Some(now), true),
+            SubscribeMsgKind::Popup => (1_i64, None, false),
+            SubscribeMsgKind::Change => (0, None, false),
+            SubscribeMsgKind::Sent if item.error_code.as_deref() == Some("43101") => {
+                (0, None, true)
+            }
+            SubscribeMsgKind::Sent => continue,
+        };
+        let keep_rejection = kind == SubscribeMsgKind::Sent;
+        sqlx::query(
+            "INSERT INTO subscription_grants (account_id, open_id, template_id, profile_id, remaining, \
+             long_term_at, rejected_at, updated_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) \
+             ON CONFLICT (account_id, open_id, template_id) DO UPDATE SET \
+             remaining = CASE WHEN $8 THEN 0 ELSE subscription_grants.remaining + $5 END, \
+             rejected_at = CASE WHEN $9 THEN subscription_grants.rejected_at ELSE $6 END, \
+             profile_id = COALESCE($4, subscription_grants.profile_id), updated_at = $7",
+        )
+        .bind(account_id)
+        .bind(open_id)
+        .bind(template)
+        .bind(profile_id)
+        .bind(add)
+        .bind(rejected)
+        .bind(now)
+        .bind(clear_remaining)
+        .bind(keep_rejection)
+        .execute(&mut *conn)
+        .await?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
 /// Which consent a message was sent under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spent {
@@ -142,7 +207,7 @@ pub async fn spend(
 ) -> Result<Spent> {
     let long_term: Option<Option<i64>> = sqlx::query_scalar(
         "SELECT long_term_at FROM subscription_grants \
-         WHERE account_id = $1 AND open_id = $2 AND template_id = $3",
+         WHERE account_id = $1 AND open_id = $2 AND template_id = $3 AND rejected_at IS NULL",
     )
     .bind(account_id)
     .bind(open_id)

@@ -11,6 +11,7 @@ pub mod official_account;
 pub mod outbox;
 pub mod tokens;
 pub mod wecom;
+pub mod wecom_service;
 
 pub use accounts::{Account, AccountKind, NewAccount};
 pub use clients::WechatApi;

@@ -8,6 +8,8 @@
 //! QR-scene attribution (store, staff member, campaign) and into events.
 
 use super::accounts::{AccountKind, CallbackKeys};
+use super::clients::WechatApi;
+use super::consent;
 use crate::audience::domain::{self, DomainEvent};
 use crate::audience::{IdType, Identifier};
 use crate::audit::{self, Actor};
@@ -16,6 +18,7 @@ use crate::db::{new_id, Conn, Db};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobCtx, NewJob};
 use cove_wechat::msgcrypt;
+use cove_wechat::qr::QrCreate;
 use cove_wechat::xml::{parse_inbound, Inbound};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -243,14 +246,14 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_owned();
     let mut tx = ctx.db.begin().await?;
-    let row: Option<(String, String, String, String)> = sqlx::query_as(
-        "SELECT i.account_id, i.body, i.dedupe_key, a.app_id FROM wechat_inbound i \
+    let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT i.account_id, i.body, i.dedupe_key, a.app_id, a.kind FROM wechat_inbound i \
          JOIN channel_accounts a ON a.id = i.account_id WHERE i.id = $1",
     )
     .bind(&id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((account_id, body, dedupe_key, app_id)) = row else {
+    let Some((account_id, body, dedupe_key, app_id, account_kind)) = row else {
         ctx.complete(&mut tx).await?;
         tx.commit().await?;
         return Ok(());
@@ -340,6 +343,20 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
             store_id: None,
             properties: with(json!({ "url": url })),
         }),
+        Inbound::SubscribeMsg { kind, items, .. } => {
+            let templates: Vec<_> = items
+                .iter()
+                .map(|i| json!({ "template_id": i.template_id, "status": i.subscribe_status, "error_code": i.error_code }))
+                .collect();
+            Some(Fact {
+                name: "wechat.subscriptions_changed",
+                legacy_name: "Subscription Messages Changed",
+                store_id: None,
+                properties: with(
+                    json!({ "event": format!("{kind:?}").to_lowercase(), "templates": templates }),
+                ),
+            })
+        }
         Inbound::Text { content, .. } => {
             let text: String = content.chars().take(500).collect();
             Some(Fact {
@@ -365,11 +382,25 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
             .await?;
         let event = DomainEvent::new(fact.name, &profile_id, key, fact.properties.clone(), at);
         if domain::emit(&mut tx, &event).await? {
-            if let Inbound::Text { content, .. } = &inbound {
+            if let Inbound::SubscribeMsg { kind, items, .. } = &inbound {
+                consent::apply_event(
+                    &mut tx,
+                    &account_id,
+                    account_kind == AccountKind::OfficialAccount.as_str(),
+                    &open_id,
+                    Some(&profile_id),
+                    *kind,
+                    items,
+                )
+                .await?;
+            }
+            let official_account = account_kind == AccountKind::OfficialAccount.as_str();
+            if let (Inbound::Text { content, .. }, true) = (&inbound, official_account) {
                 super::conversations::on_text(
                     &mut tx,
                     ctx.db.backend(),
                     &account_id,
+                    super::conversations::Via::OfficialAccount,
                     &open_id,
                     &profile_id,
                     content,
@@ -430,11 +461,17 @@ pub struct Scene {
     pub scans: i64,
     pub follows: i64,
     pub created_at: Micros,
+    /// What the printed code carries (`http://weixin.qq.com/q/…`); none in sandbox mode.
+    pub qr_url: Option<String>,
 }
 
 /// Registers what a parametric QR code stands for. The scene string is short
-/// and opaque (`s` + 12 hex), well inside WeChat's 64-character limit.
-pub async fn create_scene(db: &Db, actor: &Actor, new: NewScene) -> Result<Scene> {
+/// and opaque (`s` + 12 hex), well inside WeChat's 64-character limit. A live
+/// account's code is created at WeChat first (permanent, string scene); its
+/// URL is what the printed code carries. A sandbox account's code exists
+/// only in Cove.
+pub async fn create_scene(api: &WechatApi, actor: &Actor, new: NewScene) -> Result<Scene> {
+    let db = api.db();
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::invalid(
@@ -479,10 +516,21 @@ pub async fn create_scene(db: &Db, actor: &Actor, new: NewScene) -> Result<Scene
     }
     let id = new_id();
     let scene = format!("s{}", &id.replace('-', "")[20..]);
+    let issued =
+        if account.sandbox {
+            None
+        } else {
+            let (_, client) = api.mp(&account.id).await?;
+            let request = QrCreate::permanent_str(&scene)
+                .map_err(|e| Error::invalid("invalid_scene", e.to_string()))?;
+            Some(client.create_qrcode(&request).await.map_err(|e| {
+                Error::Internal(anyhow::anyhow!("WeChat qrcode/create failed: {e}"))
+            })?)
+        };
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO qr_scenes (id, account_id, scene, kind, name, store_id, staff_id, campaign, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO qr_scenes (id, account_id, scene, kind, name, store_id, staff_id, campaign, created_at, ticket, qr_url) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&id)
     .bind(&account.id)
@@ -493,6 +541,8 @@ pub async fn create_scene(db: &Db, actor: &Actor, new: NewScene) -> Result<Scene
     .bind(&staff_id)
     .bind(&campaign)
     .bind(clock::now())
+    .bind(issued.as_ref().map(|q| q.ticket.clone()))
+    .bind(issued.as_ref().map(|q| q.url.clone()))
     .execute(&mut *tx)
     .await
     .map_err(|e| match Error::from(e) {
@@ -517,7 +567,7 @@ pub async fn create_scene(db: &Db, actor: &Actor, new: NewScene) -> Result<Scene
 
 pub async fn list_scenes(db: &Db, id: Option<&str>) -> Result<Vec<Scene>> {
     Ok(sqlx::query_as::<_, Scene>(
-        "SELECT id, account_id, scene, kind, name, store_id, staff_id, campaign, scans, follows, created_at \
+        "SELECT id, account_id, scene, kind, name, store_id, staff_id, campaign, scans, follows, created_at, qr_url \
          FROM qr_scenes WHERE ($1 IS NULL OR id = $1) ORDER BY created_at DESC",
     )
     .bind(id)

@@ -43,6 +43,9 @@ pub enum MessageKind {
     /// Official Account customer-service text, within 48 hours of the
     /// follower's last message.
     CustomText,
+    /// WeCom Customer Service (微信客服) text, within 48 hours of the
+    /// customer's last message and at most 5 per message.
+    WecomServiceText,
 }
 
 impl MessageKind {
@@ -53,6 +56,7 @@ impl MessageKind {
             MessageKind::WecomText => "wecom_text",
             MessageKind::WecomWelcome => "wecom_welcome",
             MessageKind::CustomText => "custom_text",
+            MessageKind::WecomServiceText => "wecom_service_text",
         }
     }
 
@@ -63,6 +67,7 @@ impl MessageKind {
             "wecom_text" => MessageKind::WecomText,
             "wecom_welcome" => MessageKind::WecomWelcome,
             "custom_text" => MessageKind::CustomText,
+            "wecom_service_text" => MessageKind::WecomServiceText,
             _ => return None,
         })
     }
@@ -71,8 +76,18 @@ impl MessageKind {
         match self {
             MessageKind::Subscribe => AccountKind::MiniProgram,
             MessageKind::Template | MessageKind::CustomText => AccountKind::OfficialAccount,
-            MessageKind::WecomText | MessageKind::WecomWelcome => AccountKind::Wecom,
+            MessageKind::WecomText | MessageKind::WecomWelcome | MessageKind::WecomServiceText => {
+                AccountKind::Wecom
+            }
         }
+    }
+
+    /// Replies to a customer's message, sendable only while its window is open.
+    fn is_reply(self) -> bool {
+        matches!(
+            self,
+            MessageKind::CustomText | MessageKind::WecomServiceText
+        )
     }
 }
 
@@ -182,7 +197,10 @@ fn check(new: &NewMessage) -> Result<()> {
                 ));
             }
         }
-        MessageKind::WecomText | MessageKind::WecomWelcome | MessageKind::CustomText => {
+        MessageKind::WecomText
+        | MessageKind::WecomWelcome
+        | MessageKind::CustomText
+        | MessageKind::WecomServiceText => {
             if new.payload["text"]
                 .as_str()
                 .is_none_or(|t| t.trim().is_empty())
@@ -198,6 +216,16 @@ fn check(new: &NewMessage) -> Result<()> {
                 return Err(Error::invalid(
                     "invalid_payload",
                     "a welcome message needs the welcome_code of the add event",
+                ));
+            }
+            if new.kind == MessageKind::WecomServiceText
+                && new.payload["open_kfid"]
+                    .as_str()
+                    .is_none_or(|k| k.trim().is_empty())
+            {
+                return Err(Error::invalid(
+                    "invalid_payload",
+                    "a customer-service message needs the open_kfid the customer wrote to",
                 ));
             }
         }
@@ -276,10 +304,11 @@ pub async fn queue_until(
         });
     }
     // The window closed before the message was written: kept, never sent.
-    if new.kind == MessageKind::CustomText && expires_at.is_some_and(|at| at <= now) {
+    if new.kind.is_reply() && expires_at.is_some_and(|at| at <= now) {
         sqlx::query(
             "UPDATE wechat_messages SET status = 'skipped_window_closed', \
-             error = 'more than 48 hours since the follower last wrote' WHERE id = $1",
+             error = 'the reply window is closed: 48 hours since the customer last wrote, \
+             or (WeCom) 5 replies since' WHERE id = $1",
         )
         .bind(&id)
         .execute(&mut *conn)
@@ -423,6 +452,17 @@ async fn deliver(api: &WechatApi, m: &MessageRow, payload: &Value) -> cove_wecha
             client
                 .send_custom_message(&CustomMessage::text(&m.recipient, text(payload)))
                 .await
+        }
+        Some(MessageKind::WecomServiceText) => {
+            let (_, client) = api.wecom(&m.account_id).await.map_err(wx)?;
+            let open_kfid = payload["open_kfid"].as_str().unwrap_or_default();
+            // WeCom takes a msgid of 32 [0-9a-zA-Z_-]: the message id without
+            // hyphens, so a retry after a lost answer is refused, not resent.
+            let msgid = m.id.replace('-', "");
+            client
+                .kf_send_text(open_kfid, &m.recipient, &msgid, text(payload))
+                .await
+                .map(|_| ())
         }
         Some(MessageKind::WecomWelcome) => {
             let (_, client) = api.wecom(&m.account_id).await.map_err(wx)?;

@@ -8,7 +8,8 @@
 //! whose `state` it brings, links the customer's profile
 //! (`wecom_external_id`, and the unionid when WeCom gives it), queues the
 //! contact way's welcome message within its 20-second window, and records
-//! customer group membership.
+//! customer group membership. Customer-service (微信客服) callbacks read the
+//! waiting messages into tickets ([`super::wecom_service`]).
 
 use super::accounts::{self, AccountKind, CallbackKeys};
 use super::clients::WechatApi;
@@ -127,6 +128,13 @@ pub async fn accept(db: &Db, keys: &CallbackKeys, q: &CallbackQuery, body: &str)
                 cur_mem_ver.as_deref().unwrap_or(""),
                 mem_change_list.join(",")
             ),
+        ),
+        Inbound::KfMsgOrEvent {
+            token, open_kf_id, ..
+        } => (
+            "kf_msg_or_event".to_owned(),
+            open_kf_id.clone(),
+            format!("kf:{open_kf_id}:{token}"),
         ),
         _ => (
             "other".to_owned(),
@@ -432,6 +440,16 @@ pub async fn process(api: WechatApi, ctx: Arc<JobCtx>) -> anyhow::Result<()> {
         } if !account.sandbox => unionid_of(&api, &account_id, external_user_id).await,
         _ => None,
     };
+    // Customer-service messages are read from WeCom before the callback is
+    // marked done; a failed read retries the job from the stored cursor.
+    if let Inbound::KfMsgOrEvent {
+        token, open_kf_id, ..
+    } = &inbound
+    {
+        if !account.sandbox {
+            super::wecom_service::sync(&api, &ctx.db, &account_id, open_kf_id, token).await?;
+        }
+    }
     let backend = ctx.db.backend();
     let mut tx = ctx.db.begin().await?;
     match &inbound {

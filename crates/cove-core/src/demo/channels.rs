@@ -78,7 +78,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
         let callback_url = match kind {
             AccountKind::OfficialAccount => Some(format!("{base}/wechat/oa/{}", account.id)),
             AccountKind::Wecom => Some(format!("{base}/wechat/wecom/{}", account.id)),
-            AccountKind::MiniProgram => None,
+            AccountKind::MiniProgram => Some(format!("{base}/wechat/mp/{}", account.id)),
         };
         match kind {
             AccountKind::OfficialAccount => oa_id = Some(account.id.clone()),
@@ -93,13 +93,15 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
 
     let mut scenes = Vec::new();
     if let Some(account_id) = &oa_id {
+        // The account is in sandbox mode: nothing here calls WeChat.
+        let api = WechatApi::new(db.clone(), options.vault.clone(), &WechatConfig::default())?;
         let stores: Vec<(String, String)> =
             sqlx::query_as("SELECT id, name FROM stores ORDER BY code")
                 .fetch_all(db.pool())
                 .await?;
         for (store_id, store_name) in stores {
             let scene = official_account::create_scene(
-                db,
+                &api,
                 &actor,
                 NewScene {
                     account_id: account_id.to_owned(),

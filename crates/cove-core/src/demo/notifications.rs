@@ -1,5 +1,5 @@
-//! The demo's notification rules: paid and shipped orders and ticket status
-//! changes tell the customer through the sandbox Mini Program (falling back
+//! The demo's notification rules: paid and shipped orders, ticket status
+//! changes and booked or dispatched repair visits tell the customer through the sandbox Mini Program (falling back
 //! to the Official Account). The demo shopper can be reached there and has
 //! subscribed, so a purchase in the storefront puts the messages in the
 //! console outbox.
@@ -20,7 +20,7 @@ fn fields(pairs: &[(&str, &str)]) -> Vec<Field> {
 }
 
 /// (event, Mini Program template, fields).
-fn rules() -> [(&'static str, &'static str, Vec<Field>); 3] {
+fn rules() -> [(&'static str, &'static str, Vec<Field>); 5] {
     [
         (
             "order.paid",
@@ -52,6 +52,25 @@ fn rules() -> [(&'static str, &'static str, Vec<Field>); 3] {
                 ("time4", "{at}"),
             ]),
         ),
+        (
+            "appointment.booked",
+            "TPL_VISIT_BOOKED",
+            fields(&[
+                ("character_string1", "{number}"),
+                ("character_string2", "{service_tag}"),
+                ("time3", "{starts_at}"),
+                ("thing4", "工程师将按预约时间上门"),
+            ]),
+        ),
+        (
+            "appointment.dispatched",
+            "TPL_VISIT_DISPATCHED",
+            fields(&[
+                ("character_string1", "{number}"),
+                ("time2", "{starts_at}"),
+                ("thing3", "已为您指派工程师，上门当天可查看联系方式"),
+            ]),
+        ),
     ]
 }
 
@@ -81,6 +100,7 @@ pub async fn seed(
                 option(Via::Subscribe, mp_id, template.to_owned()),
                 option(Via::Template, oa_id, format!("{template}_OA")),
             ],
+            only_when: None,
             time_zone: None,
             enabled: true,
         };

@@ -6,12 +6,14 @@ use crate::customer::Customer;
 use crate::error::{ApiResult, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use cove_core::access::{Access, Area};
 use cove_core::channels::official_account::{self as oa, CallbackQuery, Follower, NewScene, Scene};
 use cove_core::channels::outbox::{self, MessageStatus, NewMessage, OutboxMessage, Queued};
 use cove_core::channels::wecom::{self, Contact, ContactWayView, NewContactWay, RelationshipEvent};
 use cove_core::channels::{accounts, consent, mini_program, Account, AccountKind, NewAccount};
+use cove_core::error::Error;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,8 +21,10 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(oa_url_check, oa_callback))
+        .routes(routes!(mp_url_check, mp_callback))
         .routes(routes!(list_accounts, create_account))
         .routes(routes!(list_scenes, create_scene))
+        .routes(routes!(scene_qr_png))
         .routes(routes!(list_followers))
         .routes(routes!(list_messages, queue_message))
         .routes(routes!(list_subscriptions))
@@ -74,6 +78,37 @@ async fn oa_callback(
     Ok("success")
 }
 
+/// Mini Program message push URL check (the same protocol as an Official Account's).
+#[utoipa::path(get, path = "/wechat/mp/{account}", tag = "channels",
+    params(("account" = String, Path), CallbackQuery),
+    responses((status = 200, description = "the echostr, as text"), (status = 400, body = crate::error::ErrorBody)))]
+async fn mp_url_check(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> ApiResult<String> {
+    let keys = accounts::callback_keys(&state.db, &state.vault, &account, AccountKind::MiniProgram)
+        .await?;
+    Ok(oa::verify_url(&keys, &q)?)
+}
+
+/// Mini Program message push (XML form): subscription-message events keep
+/// the consent record true. Stored once and processed in the background.
+#[utoipa::path(post, path = "/wechat/mp/{account}", tag = "channels",
+    params(("account" = String, Path), CallbackQuery), request_body(content = String, content_type = "text/xml"),
+    responses((status = 200, description = "`success`"), (status = 400, body = crate::error::ErrorBody)))]
+async fn mp_callback(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    Query(q): Query<CallbackQuery>,
+    body: String,
+) -> ApiResult<&'static str> {
+    let keys = accounts::callback_keys(&state.db, &state.vault, &account, AccountKind::MiniProgram)
+        .await?;
+    oa::accept(&state.db, &keys, &q, &body).await?;
+    Ok("success")
+}
+
 /// The brand's WeChat accounts (secrets are never returned).
 #[utoipa::path(get, path = "/api/v1/channels/accounts", tag = "channels", responses((status = 200, body = [Account])))]
 async fn list_accounts(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Account>>> {
@@ -112,8 +147,32 @@ async fn create_scene(
     auth.require(Area::Channels, Access::Write)?;
     Ok((
         StatusCode::CREATED,
-        Json(oa::create_scene(&state.db, &auth.actor(), body).await?),
+        Json(oa::create_scene(&state.wechat, &auth.actor(), body).await?),
     ))
+}
+
+/// A live QR scene's code as PNG, drawn from the URL WeChat issued for it.
+#[utoipa::path(get, path = "/api/v1/channels/qr-scenes/{id}/qr.png", tag = "channels", params(("id" = String, Path)),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+async fn scene_qr_png(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    auth.require(Area::Channels, Access::Read)?;
+    let scene = oa::list_scenes(&state.db, Some(&id))
+        .await?
+        .pop()
+        .ok_or(Error::not_found("qr scene"))?;
+    let url = scene.qr_url.ok_or_else(|| {
+        Error::conflict(
+            "qr_not_issued",
+            "this QR scene belongs to a sandbox account: WeChat issues its code once the account is live",
+        )
+    })?;
+    let png = cove_core::service::qr::png(&url)?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -58,6 +58,8 @@ pub struct ChannelLabels {
     pub error: &'static str,
     pub account: &'static str,
     pub sandbox_note: &'static str,
+    pub qr_code: &'static str,
+    pub download: &'static str,
 }
 
 const ZH: ChannelLabels = ChannelLabels {
@@ -103,6 +105,8 @@ const ZH: ChannelLabels = ChannelLabels {
     error: "错误",
     account: "账号",
     sandbox_note: "沙箱账号的消息只记录在这里，不会发往微信。",
+    qr_code: "二维码",
+    download: "下载",
 };
 
 const EN: ChannelLabels = ChannelLabels {
@@ -148,6 +152,8 @@ const EN: ChannelLabels = ChannelLabels {
     error: "Error",
     account: "Account",
     sandbox_note: "Messages of sandbox accounts are kept here and never sent to WeChat.",
+    qr_code: "QR code",
+    download: "Download",
 };
 
 fn labels(lang: Lang) -> &'static ChannelLabels {
@@ -167,10 +173,13 @@ pub struct Cell {
     pub text: String,
     /// `mono`, `num`, `err`, `badge badge-green`…
     pub class: &'static str,
+    /// Makes the text a link.
+    pub href: Option<String>,
 }
 
 fn cell(text: impl Into<String>) -> Cell {
     Cell {
+        href: None,
         text: text.into(),
         class: "",
     }
@@ -178,6 +187,7 @@ fn cell(text: impl Into<String>) -> Cell {
 
 fn styled(text: impl Into<String>, class: &'static str) -> Cell {
     Cell {
+        href: None,
         text: text.into(),
         class,
     }
@@ -213,6 +223,7 @@ pub fn tabs(lang: Lang, active: &str) -> Vec<Tab> {
 struct ChannelsPage {
     shell: Shell,
     tabs: Vec<Tab>,
+    form: Option<super::channels_forms::CreateForm>,
     note: Option<&'static str>,
     headers: Vec<&'static str>,
     rows: Vec<Vec<Cell>>,
@@ -248,7 +259,7 @@ pub async fn index(
     let (headers, rows) = match tab {
         "scenes" => (
             vec![
-                t.name, t.kind, t.scene, t.store, t.campaign, t.scans, t.follows,
+                t.name, t.kind, t.scene, t.store, t.campaign, t.scans, t.follows, t.qr_code,
             ],
             official_account::list_scenes(&state.db, None)
                 .await?
@@ -262,6 +273,14 @@ pub async fn index(
                         cell(opt(&s.campaign)),
                         styled(s.scans.to_string(), "num"),
                         styled(s.follows.to_string(), "num"),
+                        match &s.qr_url {
+                            Some(_) => Cell {
+                                text: t.download.into(),
+                                class: "link",
+                                href: Some(format!("/api/v1/channels/qr-scenes/{}/qr.png", s.id)),
+                            },
+                            None => styled(t.sandbox, "badge badge-amber"),
+                        },
                     ]
                 })
                 .collect(),
@@ -409,10 +428,12 @@ pub async fn index(
                 .collect(),
         ),
     };
+    let form = super::channels_forms::for_tab(&state, &console, tab).await?;
     let l = console.l();
     html(&ChannelsPage {
         shell: console.shell(Nav::Area(Area::Channels), l.area(Area::Channels)),
         tabs,
+        form,
         note,
         headers,
         rows,

@@ -11,7 +11,7 @@ use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::response::IntoResponse;
 use cove_core::access::{Access, Area};
-use cove_core::channels::notifications::{self, ChannelOption, RuleInput};
+use cove_core::channels::notifications::{self, ChannelOption, Condition, RuleInput};
 use cove_core::Error;
 use serde::Deserialize;
 
@@ -31,6 +31,10 @@ pub struct RuleLabels {
     pub save: &'static str,
     pub saved: &'static str,
     pub edit: &'static str,
+    pub only_when: &'static str,
+    pub only_when_values: &'static str,
+    pub only_when_hint: &'static str,
+    pub always: &'static str,
 }
 
 const ZH: RuleLabels = RuleLabels {
@@ -49,6 +53,10 @@ const ZH: RuleLabels = RuleLabels {
     save: "保存规则",
     saved: "规则已保存",
     edit: "编辑",
+    only_when: "仅当字段",
+    only_when_values: "取值为（逗号分隔）",
+    only_when_hint: "留空则每次都发送；例如 new_kind 取 solved，仅在工单解决时通知。",
+    always: "每次",
 };
 
 const EN: RuleLabels = RuleLabels {
@@ -67,6 +75,10 @@ const EN: RuleLabels = RuleLabels {
     save: "Save rule",
     saved: "Rule saved",
     edit: "Edit",
+    only_when: "Only when property",
+    only_when_values: "is one of (comma-separated)",
+    only_when_hint: "Empty sends every time; e.g. new_kind is solved tells the customer only when the ticket is solved.",
+    always: "always",
 };
 
 fn labels(lang: Lang) -> &'static RuleLabels {
@@ -79,6 +91,8 @@ fn labels(lang: Lang) -> &'static RuleLabels {
 pub struct RuleRow {
     pub event: String,
     pub summary: String,
+    /// `new_kind = solved, closed`, or empty.
+    pub condition: String,
     pub time_zone: String,
     pub enabled: bool,
     pub updated: String,
@@ -98,6 +112,25 @@ pub struct RuleForm {
     #[serde(default)]
     time_zone: String,
     enabled: Option<String>,
+    #[serde(default)]
+    only_when_property: String,
+    #[serde(default)]
+    only_when_values: String,
+}
+
+impl RuleForm {
+    fn condition(&self) -> Option<Condition> {
+        let property = self.only_when_property.trim();
+        (!property.is_empty()).then(|| Condition {
+            property: property.to_owned(),
+            values: self
+                .only_when_values
+                .split([',', '，'])
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect(),
+        })
+    }
 }
 
 #[derive(Template)]
@@ -149,6 +182,11 @@ async fn panel(
         .into_iter()
         .map(|r| RuleRow {
             summary: summary(&r.channels),
+            condition: r
+                .only_when
+                .as_ref()
+                .map(|c| format!("{} = {}", c.property, c.values.join(", ")))
+                .unwrap_or_default(),
             event: r.event_name,
             time_zone: r.time_zone,
             enabled: r.enabled,
@@ -194,6 +232,16 @@ pub async fn index(
     let form = match q.event.as_deref() {
         Some(event) => match notifications::get(&state.db, event).await {
             Ok(rule) => RuleForm {
+                only_when_property: rule
+                    .only_when
+                    .as_ref()
+                    .map(|c| c.property.clone())
+                    .unwrap_or_default(),
+                only_when_values: rule
+                    .only_when
+                    .as_ref()
+                    .map(|c| c.values.join(", "))
+                    .unwrap_or_default(),
                 event_name: rule.event_name,
                 channels: serde_json::to_string_pretty(&rule.channels).unwrap_or_default(),
                 time_zone: rule.time_zone,
@@ -231,6 +279,7 @@ pub async fn save(
             let input = RuleInput {
                 event_name: form.event_name.clone(),
                 channels,
+                only_when: form.condition(),
                 time_zone: Some(form.time_zone.clone()).filter(|z| !z.trim().is_empty()),
                 enabled: form.enabled.is_some(),
             };

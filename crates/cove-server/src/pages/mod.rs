@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod channels;
+pub mod channels_forms;
 pub mod channels_notifications;
 pub mod commerce_catalog;
 pub mod commerce_orders;
@@ -94,6 +95,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/system/audit", get(system::audit))
         .route("/admin/system/jobs", get(system::jobs))
         .route("/admin/channels", get(channels::index))
+        .route("/admin/channels/scenes", post(channels_forms::create_scene))
+        .route("/admin/channels/ways", post(channels_forms::create_way))
         .route(
             "/admin/channels/notifications",
             get(channels_notifications::index).post(channels_notifications::save),

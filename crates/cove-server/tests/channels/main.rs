@@ -6,11 +6,13 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod consent_events;
 mod mini_program;
 mod outbox;
 mod pages;
 mod standin;
 mod wecom;
+mod wecom_service;
 
 use common::{count, error_code, eventually, Session, TestApp};
 use cove_wechat::msgcrypt::{sorted_sha1, MsgCrypt};

@@ -22,6 +22,8 @@ pub struct Stand {
     pub delivered: Mutex<Vec<(&'static str, Value)>>,
     /// Answers of HTTP 503 still to give on message sends.
     pub failures_left: AtomicUsize,
+    /// Customer-service messages WeCom holds; a cursor is how many were read.
+    pub kf_inbox: Mutex<Vec<Value>>,
 }
 
 impl Stand {
@@ -220,6 +222,66 @@ async fn external_contact(
     .into_response()
 }
 
+/// `qrcode/create`: the code's URL names its scene.
+async fn qrcode_create(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = st.enter("qrcode_create", &q) {
+        return r;
+    }
+    let scene = body["action_info"]["scene"]["scene_str"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    st.accept("qrcode_create", body);
+    Json(
+        json!({"ticket": format!("gQH47joAAAAAAAAAASxodHRwOi8v{scene}"),
+                "url": format!("http://weixin.qq.com/q/{scene}")}),
+    )
+    .into_response()
+}
+
+/// `kf/sync_msg`: up to `limit` messages after the cursor.
+async fn kf_sync(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = st.enter("kf_sync", &q) {
+        return r;
+    }
+    let inbox = st.kf_inbox.lock().unwrap();
+    let from: usize = body["cursor"]
+        .as_str()
+        .map_or(0, |c| c.parse().unwrap_or(usize::MAX));
+    if from > inbox.len() {
+        return Json(json!({"errcode": 95001, "errmsg": "invalid cursor"})).into_response();
+    }
+    let limit = body["limit"].as_u64().unwrap_or(1000) as usize;
+    let page: Vec<Value> = inbox.iter().skip(from).take(limit).cloned().collect();
+    let next = from + page.len();
+    Json(
+        json!({"errcode": 0, "errmsg": "ok", "next_cursor": next.to_string(),
+                "has_more": i32::from(next < inbox.len()), "msg_list": page}),
+    )
+    .into_response()
+}
+
+async fn kf_send(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = st.enter("kf_send", &q) {
+        return r;
+    }
+    let msgid = body["msgid"].clone();
+    st.accept("kf_send", body);
+    Json(json!({"errcode": 0, "errmsg": "ok", "msgid": msgid})).into_response()
+}
+
 /// Starts the stand-in on 127.0.0.1:0; returns its state and base URL.
 pub async fn start() -> (Arc<Stand>, String) {
     let st: St = Arc::new(Stand::default());
@@ -236,6 +298,9 @@ pub async fn start() -> (Arc<Stand>, String) {
         )
         .route("/cgi-bin/externalcontact/get", get(external_contact))
         .route("/wxa/business/getuserphonenumber", post(phone))
+        .route("/cgi-bin/qrcode/create", post(qrcode_create))
+        .route("/cgi-bin/kf/sync_msg", post(kf_sync))
+        .route("/cgi-bin/kf/send_msg", post(kf_send))
         .with_state(st.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

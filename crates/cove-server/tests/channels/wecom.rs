@@ -5,15 +5,15 @@ use crate::outbox::{account, app_with_standin};
 use cove_wechat::msgcrypt::MsgCrypt;
 use serde_json::{json, Value};
 
-const CORP_ID: &str = "ww_aurora_corp";
+pub const CORP_ID: &str = "ww_aurora_corp";
 const TOKEN: &str = "CoveToken2026";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
-fn crypt() -> MsgCrypt {
+pub fn crypt() -> MsgCrypt {
     MsgCrypt::new(TOKEN, AES_KEY, CORP_ID).unwrap()
 }
 
-fn now_secs() -> i64 {
+pub fn now_secs() -> i64 {
     cove_core::clock::now() / 1_000_000
 }
 
@@ -26,7 +26,7 @@ fn contact_event(change: &str, user: &str, external: &str, at: i64, extra: &str)
     )
 }
 
-async fn deliver(
+pub async fn deliver(
     app: &TestApp,
     account_id: &str,
     crypt: &MsgCrypt,
@@ -48,7 +48,7 @@ async fn deliver(
         .unwrap()
 }
 
-async fn processed(app: &TestApp, n: i64) -> bool {
+pub async fn processed(app: &TestApp, n: i64) -> bool {
     eventually(20, || async {
         count(
             app.db(),
@@ -60,7 +60,7 @@ async fn processed(app: &TestApp, n: i64) -> bool {
     .await
 }
 
-async fn wecom_app(admin: &Session, sandbox: bool) -> String {
+pub async fn wecom_app(admin: &Session, sandbox: bool) -> String {
     account(admin, "wecom", CORP_ID, sandbox).await
 }
 

@@ -234,6 +234,7 @@ async fn two_texts_of_one_follower_filed_at_once_share_one_ticket() {
                     &mut tx,
                     db.backend(),
                     &oa,
+                    cove_core::channels::conversations::Via::OfficialAccount,
                     "o_fan_race",
                     &profile,
                     &format!("第 {i} 条消息"),

@@ -342,7 +342,7 @@ async fn a_ticket_status_change_tells_the_customer() {
         ] }] });
     assert_eq!(
         admin
-            .post("/api/v1/notification-rules", rule)
+            .post("/api/v1/notification-rules", rule.clone())
             .await
             .status(),
         200
@@ -382,6 +382,45 @@ async fn a_ticket_status_change_tells_the_customer() {
             messages(&app, "notify:ticket.status_changed:").await[0].0 == "sandboxed"
         })
         .await
+    );
+
+    // The brand tells customers only when their ticket is solved.
+    let mut only_solved = rule.clone();
+    only_solved["only_when"] = json!({ "property": "new_kind", "values": ["solved"] });
+    let saved: Value = admin
+        .post("/api/v1/notification-rules", only_solved)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(saved["only_when"]["values"], json!(["solved"]));
+    for (status, expected) in [("open", 1), ("waiting_parts", 1), ("solved", 2)] {
+        let r = agent
+            .post(
+                &format!("/api/v1/tickets/{id}/status"),
+                json!({ "status": status }),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            messages(&app, "notify:ticket.status_changed:").await.len(),
+            expected,
+            "after {status}"
+        );
+    }
+    let mut unknown = rule.clone();
+    unknown["only_when"] = json!({ "property": "carrier", "values": ["SF"] });
+    let r = admin.post("/api/v1/notification-rules", unknown).await;
+    assert_eq!(error_code(r, 400).await, "unknown_property");
+    let kept: Value = admin
+        .get("/api/v1/notification-rules/ticket.status_changed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept["only_when"]["property"], "new_kind",
+        "a refused rule changes nothing"
     );
 }
 
@@ -530,6 +569,27 @@ async fn the_console_lists_and_edits_rules() {
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     assert!(body.contains("subscribe TPL_SHIPPED") && body.contains("alert-ok"));
+    // Only express parcels: the condition is saved and shown.
+    let r = form(vec![
+        ("event_name", "order.shipped".into()),
+        ("channels", shipped.to_string()),
+        ("only_when_property", "carrier".into()),
+        ("only_when_values", "SF, JD".into()),
+        ("enabled", "on".into()),
+    ])
+    .await
+    .unwrap();
+    assert!(r.text().await.unwrap().contains("carrier = SF, JD"));
+    let saved: Value = admin
+        .get("/api/v1/notification-rules/order.shipped")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        saved["only_when"],
+        json!({ "property": "carrier", "values": ["SF", "JD"] })
+    );
 
     // Refused input says why and stores nothing.
     let bad = json!([{ "via": "subscribe", "account_id": mp, "template_id": "TPL_SHIPPED",

@@ -282,6 +282,15 @@ pub enum Inbound {
         /// `CurMemVer`.
         cur_mem_ver: Option<String>,
     },
+    /// WeCom Customer Service `kf_msg_or_event`: messages wait for `kf/sync_msg`.
+    KfMsgOrEvent {
+        /// Common fields.
+        header: Header,
+        /// `Token` for the next `kf/sync_msg` (valid 10 minutes).
+        token: String,
+        /// `OpenKfId`: the customer-service account.
+        open_kf_id: String,
+    },
     /// Anything else; `fields` holds every leaf element.
     Other {
         /// Common fields (defaults when absent).
@@ -313,6 +322,7 @@ impl Inbound {
             | Inbound::SubscribeMsg { header, .. }
             | Inbound::ExternalContact { header, .. }
             | Inbound::ExternalChat { header, .. }
+            | Inbound::KfMsgOrEvent { header, .. }
             | Inbound::Other { header, .. } => header,
         }
     }
@@ -454,6 +464,11 @@ fn event(root: &Element, header: &Header) -> Option<Inbound> {
             welcome_code: opt(root, "WelcomeCode"),
             source: opt(root, "Source"),
             fail_reason: opt(root, "FailReason"),
+        },
+        "kf_msg_or_event" => Inbound::KfMsgOrEvent {
+            header,
+            token: opt(root, "Token")?,
+            open_kf_id: opt(root, "OpenKfId")?,
         },
         "change_external_chat" => {
             let change = match root.text("ChangeType")?.trim() {

@@ -175,11 +175,66 @@ pub struct ChannelOption {
     pub text: Option<String>,
 }
 
+/// Sends only when one of the event's properties has one of these values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Condition {
+    pub property: String,
+    pub values: Vec<String>,
+}
+
+impl Condition {
+    /// Whether the event's properties meet it; numbers and booleans compare
+    /// as written (`3`, `true`), and a missing property never does.
+    pub fn holds(&self, properties: &serde_json::Value) -> bool {
+        let value = match &properties[self.property.as_str()] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => return false,
+        };
+        self.values.contains(&value)
+    }
+}
+
+const MAX_CONDITION_VALUES: usize = 20;
+
+fn check_condition(spec: &EventSpec, condition: &Condition) -> Result<()> {
+    let property = condition.property.as_str();
+    if property == "at" || !spec.properties.contains(&property) {
+        return Err(Error::invalid(
+            "unknown_property",
+            format!(
+                "{} has no property {property:?} to send on; use one of {}",
+                spec.name,
+                spec.properties
+                    .iter()
+                    .filter(|p| **p != "at")
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if condition.values.is_empty()
+        || condition.values.len() > MAX_CONDITION_VALUES
+        || !condition.values.iter().all(|v| printable(v, 100))
+    {
+        return Err(Error::invalid(
+            "invalid_condition",
+            format!("a condition lists 1 to {MAX_CONDITION_VALUES} values of 1 to 100 characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// What the console sends to create or replace the rule of an event.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct RuleInput {
     pub event_name: String,
     pub channels: Vec<ChannelOption>,
+    /// Send only for these values of one property; every event when absent.
+    #[serde(default)]
+    pub only_when: Option<Condition>,
     /// IANA zone for `time` and `date` fields; Asia/Shanghai when absent.
     #[serde(default)]
     pub time_zone: Option<String>,
@@ -196,6 +251,7 @@ pub struct Rule {
     pub id: String,
     pub event_name: String,
     pub channels: Vec<ChannelOption>,
+    pub only_when: Option<Condition>,
     pub time_zone: String,
     pub enabled: bool,
     pub created_at: Micros,
@@ -207,6 +263,7 @@ struct RuleRow {
     id: String,
     event_name: String,
     channels: String,
+    only_when: Option<String>,
     time_zone: String,
     enabled: i64,
     created_at: Micros,
@@ -219,6 +276,10 @@ impl RuleRow {
             id: self.id,
             event_name: self.event_name,
             channels: serde_json::from_str(&self.channels).unwrap_or_default(),
+            only_when: self
+                .only_when
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok()),
             time_zone: self.time_zone,
             enabled: self.enabled == 1,
             created_at: self.created_at,
@@ -350,6 +411,9 @@ async fn check(db: &Db, input: &RuleInput) -> Result<String> {
             ));
         }
     }
+    if let Some(condition) = &input.only_when {
+        check_condition(spec, condition)?;
+    }
     let zone = input.time_zone.as_deref().unwrap_or(DEFAULT_ZONE).trim();
     zone.parse::<chrono_tz::Tz>().map_err(|_| {
         Error::invalid(
@@ -365,13 +429,20 @@ pub async fn save(db: &Db, actor: &Actor, input: RuleInput) -> Result<Rule> {
     let zone = check(db, &input).await?;
     let event_name = input.event_name.trim();
     let channels = serde_json::to_string(&input.channels)?;
+    let only_when = match &input.only_when {
+        Some(c) => Some(serde_json::to_string(&Condition {
+            property: c.property.trim().to_owned(),
+            values: c.values.iter().map(|v| v.trim().to_owned()).collect(),
+        })?),
+        None => None,
+    };
     let now = clock::now();
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO notification_rules (id, event_name, channels, time_zone, enabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (event_name) DO UPDATE SET \
+        "INSERT INTO notification_rules (id, event_name, channels, time_zone, enabled, created_at, updated_at, only_when) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (event_name) DO UPDATE SET \
          channels = excluded.channels, time_zone = excluded.time_zone, enabled = excluded.enabled, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at, only_when = excluded.only_when",
     )
     .bind(new_id())
     .bind(event_name)
@@ -379,6 +450,7 @@ pub async fn save(db: &Db, actor: &Actor, input: RuleInput) -> Result<Rule> {
     .bind(&zone)
     .bind(i64::from(input.enabled))
     .bind(now)
+    .bind(&only_when)
     .execute(&mut *tx)
     .await?;
     let rule = get_in(&mut tx, event_name).await?;
@@ -388,7 +460,8 @@ pub async fn save(db: &Db, actor: &Actor, input: RuleInput) -> Result<Rule> {
         "notification_rule.save",
         "notification_rule",
         Some(&rule.id),
-        json!({ "event_name": event_name, "channels": input.channels.len(), "enabled": input.enabled }),
+        json!({ "event_name": event_name, "channels": input.channels.len(), "enabled": input.enabled,
+                "only_when": input.only_when }),
     )
     .await?;
     tx.commit().await?;
@@ -397,7 +470,7 @@ pub async fn save(db: &Db, actor: &Actor, input: RuleInput) -> Result<Rule> {
 
 async fn get_in(conn: &mut crate::db::Conn, event_name: &str) -> Result<Rule> {
     sqlx::query_as::<_, RuleRow>(
-        "SELECT id, event_name, channels, time_zone, enabled, created_at, updated_at \
+        "SELECT id, event_name, channels, only_when, time_zone, enabled, created_at, updated_at \
          FROM notification_rules WHERE event_name = $1",
     )
     .bind(event_name)
@@ -416,7 +489,7 @@ pub async fn get(db: &Db, event_name: &str) -> Result<Rule> {
 /// Every rule, by event name.
 pub async fn list(db: &Db) -> Result<Vec<Rule>> {
     Ok(sqlx::query_as::<_, RuleRow>(
-        "SELECT id, event_name, channels, time_zone, enabled, created_at, updated_at \
+        "SELECT id, event_name, channels, only_when, time_zone, enabled, created_at, updated_at \
          FROM notification_rules ORDER BY event_name",
     )
     .fetch_all(db.read())
@@ -445,4 +518,46 @@ pub async fn delete(db: &Db, actor: &Actor, event_name: &str) -> Result<()> {
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_condition_holds_for_its_values_only() {
+        let solved = Condition {
+            property: "new_kind".into(),
+            values: vec!["solved".into(), "closed".into()],
+        };
+        assert!(solved.holds(&json!({ "new_kind": "solved" })));
+        assert!(!solved.holds(&json!({ "new_kind": "pending" })));
+        assert!(!solved.holds(&json!({})), "a missing property never holds");
+        let count = Condition {
+            property: "amount".into(),
+            values: vec!["100".into()],
+        };
+        assert!(count.holds(&json!({ "amount": 100 })));
+        assert!(!count.holds(&json!({ "amount": null })));
+    }
+
+    #[test]
+    fn a_condition_names_a_property_of_its_event() {
+        let spec = spec("ticket.status_changed").unwrap();
+        let check = |property: &str, values: &[&str]| {
+            check_condition(
+                spec,
+                &Condition {
+                    property: property.into(),
+                    values: values.iter().map(|v| v.to_string()).collect(),
+                },
+            )
+            .map_err(|e| e.code().to_string())
+        };
+        assert_eq!(check("new_kind", &["solved"]), Ok(()));
+        assert_eq!(check("carrier", &["SF"]).unwrap_err(), "unknown_property");
+        assert_eq!(check("at", &["1"]).unwrap_err(), "unknown_property");
+        assert_eq!(check("new_kind", &[]).unwrap_err(), "invalid_condition");
+        assert_eq!(check("new_kind", &[" "]).unwrap_err(), "invalid_condition");
+    }
 }

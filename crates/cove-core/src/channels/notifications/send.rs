@@ -37,15 +37,21 @@ pub async fn on_event(conn: &mut Conn, event: &DomainEvent) -> Result<()> {
         }
         crate::channels::conversations::on_agent_reply(conn, event).await?;
     }
-    let rule: Option<(String, String)> = sqlx::query_as(
-        "SELECT channels, time_zone FROM notification_rules WHERE event_name = $1 AND enabled = 1",
+    let rule: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT channels, time_zone, only_when FROM notification_rules WHERE event_name = $1 AND enabled = 1",
     )
     .bind(&event.name)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((channels, zone)) = rule else {
+    let Some((channels, zone, only_when)) = rule else {
         return Ok(());
     };
+    let condition: Option<super::Condition> = only_when
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok());
+    if condition.is_some_and(|c| !c.holds(&event.properties)) {
+        return Ok(());
+    }
     let options: Vec<ChannelOption> = serde_json::from_str(&channels).unwrap_or_default();
     let tz: Tz = zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
     let Some((option, recipient)) = choose(conn, &event.profile_id, &options).await? else {
