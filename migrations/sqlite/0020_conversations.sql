@@ -31,3 +31,8 @@ ALTER TABLE qr_scenes ADD COLUMN qr_url TEXT;
 -- A rule may send only for some values of one property (e.g. a ticket's
 -- status changing to solved): JSON {"property": …, "values": […]}.
 ALTER TABLE notification_rules ADD COLUMN only_when TEXT;
+
+-- A Mini Program code (getwxacodeunlimit) for a scene: the page it opens and
+-- the image WeChat drew (live accounts only).
+ALTER TABLE qr_scenes ADD COLUMN page TEXT;
+ALTER TABLE qr_scenes ADD COLUMN code_png BLOB;

@@ -17,6 +17,7 @@ use crate::clock::{self, Micros};
 use crate::db::{new_id, Conn, Db};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobCtx, NewJob};
+use cove_wechat::client::WxaCodeRequest;
 use cove_wechat::msgcrypt;
 use cove_wechat::qr::QrCreate;
 use cove_wechat::xml::{parse_inbound, Inbound};
@@ -445,6 +446,9 @@ pub struct NewScene {
     pub store_id: Option<String>,
     pub staff_id: Option<String>,
     pub campaign: Option<String>,
+    /// For a Mini Program code: the page it opens (no leading `/`, no query).
+    #[serde(default)]
+    pub page: Option<String>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -463,13 +467,23 @@ pub struct Scene {
     pub created_at: Micros,
     /// What the printed code carries (`http://weixin.qq.com/q/…`); none in sandbox mode.
     pub qr_url: Option<String>,
+    /// The Mini Program page a Mini Program code opens.
+    pub page: Option<String>,
+    /// WeChat issued the code (a live account's): its image can be downloaded.
+    #[sqlx(skip)]
+    pub issued: bool,
+    /// Size of the Mini Program code's image.
+    #[serde(skip)]
+    code_bytes: Option<i64>,
 }
 
-/// Registers what a parametric QR code stands for. The scene string is short
-/// and opaque (`s` + 12 hex), well inside WeChat's 64-character limit. A live
-/// account's code is created at WeChat first (permanent, string scene); its
-/// URL is what the printed code carries. A sandbox account's code exists
-/// only in Cove.
+/// Registers what a code stands for: an Official Account's parametric QR
+/// code, or a Mini Program code whose scene the Mini Program passes on at
+/// sign-in. The scene string is short and opaque (`s` + 12 hex), inside both
+/// limits (64 and 32 characters). A live account's code is created at WeChat
+/// first — a permanent string-scene QR code whose URL the printed code
+/// carries, or the Mini Program code's image. A sandbox account's code
+/// exists only in Cove.
 pub async fn create_scene(api: &WechatApi, actor: &Actor, new: NewScene) -> Result<Scene> {
     let db = api.db();
     let name = new.name.trim();
@@ -508,29 +522,54 @@ pub async fn create_scene(api: &WechatApi, actor: &Actor, new: NewScene) -> Resu
         ),
     };
     let account = super::accounts::get(db, &new.account_id).await?;
-    if account.kind != AccountKind::OfficialAccount {
-        return Err(Error::invalid(
-            "not_an_official_account",
-            "parametric QR codes belong to an Official Account",
-        ));
+    let page = new.page.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    match account.kind {
+        AccountKind::OfficialAccount if page.is_some() => {
+            return Err(Error::invalid(
+                "invalid_page",
+                "only a Mini Program code opens a page",
+            ))
+        }
+        AccountKind::OfficialAccount => {}
+        AccountKind::MiniProgram => {
+            if page
+                .is_some_and(|p| p.starts_with('/') || p.contains('?') || p.chars().count() > 200)
+            {
+                return Err(Error::invalid(
+                    "invalid_page",
+                    "the page is a Mini Program path without a leading / or a query",
+                ));
+            }
+        }
+        AccountKind::Wecom => {
+            return Err(Error::invalid(
+                "not_a_code_account",
+                "QR codes belong to an Official Account or a Mini Program",
+            ))
+        }
     }
     let id = new_id();
     let scene = format!("s{}", &id.replace('-', "")[20..]);
-    let issued =
-        if account.sandbox {
-            None
+    let mut issued = None;
+    let mut code_png = None;
+    if !account.sandbox {
+        let (_, client) = api.mp(&account.id).await?;
+        let failed = |e: cove_wechat::Error| {
+            Error::Internal(anyhow::anyhow!("WeChat refused the code: {e}"))
+        };
+        if account.kind == AccountKind::MiniProgram {
+            let request = WxaCodeRequest::new(&scene, page);
+            code_png = Some(client.wxacode_unlimit(&request).await.map_err(failed)?);
         } else {
-            let (_, client) = api.mp(&account.id).await?;
             let request = QrCreate::permanent_str(&scene)
                 .map_err(|e| Error::invalid("invalid_scene", e.to_string()))?;
-            Some(client.create_qrcode(&request).await.map_err(|e| {
-                Error::Internal(anyhow::anyhow!("WeChat qrcode/create failed: {e}"))
-            })?)
-        };
+            issued = Some(client.create_qrcode(&request).await.map_err(failed)?);
+        }
+    }
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO qr_scenes (id, account_id, scene, kind, name, store_id, staff_id, campaign, created_at, ticket, qr_url) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO qr_scenes (id, account_id, scene, kind, name, store_id, staff_id, campaign, created_at, \
+         ticket, qr_url, page, code_png) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(&account.id)
@@ -543,6 +582,8 @@ pub async fn create_scene(api: &WechatApi, actor: &Actor, new: NewScene) -> Resu
     .bind(clock::now())
     .bind(issued.as_ref().map(|q| q.ticket.clone()))
     .bind(issued.as_ref().map(|q| q.url.clone()))
+    .bind(page)
+    .bind(code_png)
     .execute(&mut *tx)
     .await
     .map_err(|e| match Error::from(e) {
@@ -565,14 +606,38 @@ pub async fn create_scene(api: &WechatApi, actor: &Actor, new: NewScene) -> Resu
         .ok_or(Error::not_found("qr scene"))
 }
 
+/// The image of a scene's code: drawn from the URL WeChat issued (an
+/// Official Account's) or as WeChat drew it (a Mini Program code's).
+pub async fn scene_code_png(db: &Db, id: &str) -> Result<Vec<u8>> {
+    let row: Option<(Option<String>, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT qr_url, code_png FROM qr_scenes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    match row.ok_or(Error::not_found("qr scene"))? {
+        (_, Some(png)) => Ok(png),
+        (Some(url), None) => crate::service::qr::png(&url),
+        (None, None) => Err(Error::conflict(
+            "qr_not_issued",
+            "this code belongs to a sandbox account: WeChat issues it once the account is live",
+        )),
+    }
+}
+
 pub async fn list_scenes(db: &Db, id: Option<&str>) -> Result<Vec<Scene>> {
     Ok(sqlx::query_as::<_, Scene>(
-        "SELECT id, account_id, scene, kind, name, store_id, staff_id, campaign, scans, follows, created_at, qr_url \
-         FROM qr_scenes WHERE ($1 IS NULL OR id = $1) ORDER BY created_at DESC",
+        "SELECT id, account_id, scene, kind, name, store_id, staff_id, campaign, scans, follows, created_at, qr_url, \
+         page, CAST(LENGTH(code_png) AS BIGINT) AS code_bytes FROM qr_scenes WHERE ($1 IS NULL OR id = $1) ORDER BY created_at DESC",
     )
     .bind(id)
     .fetch_all(db.pool())
-    .await?)
+    .await?
+    .into_iter()
+    .map(|scene| Scene {
+        issued: scene.qr_url.is_some() || scene.code_bytes.is_some(),
+        ..scene
+    })
+    .collect())
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -110,6 +110,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Value> {
                     store_id: Some(store_id),
                     staff_id: None,
                     campaign: None,
+                    page: None,
                 },
             )
             .await?;

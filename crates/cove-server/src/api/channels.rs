@@ -13,7 +13,6 @@ use cove_core::channels::official_account::{self as oa, CallbackQuery, Follower,
 use cove_core::channels::outbox::{self, MessageStatus, NewMessage, OutboxMessage, Queued};
 use cove_core::channels::wecom::{self, Contact, ContactWayView, NewContactWay, RelationshipEvent};
 use cove_core::channels::{accounts, consent, mini_program, Account, AccountKind, NewAccount};
-use cove_core::error::Error;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -151,7 +150,8 @@ async fn create_scene(
     ))
 }
 
-/// A live QR scene's code as PNG, drawn from the URL WeChat issued for it.
+/// A live account's code as PNG: an Official Account QR code drawn from the
+/// URL WeChat issued, or the Mini Program code WeChat drew.
 #[utoipa::path(get, path = "/api/v1/channels/qr-scenes/{id}/qr.png", tag = "channels", params(("id" = String, Path)),
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody)))]
@@ -161,17 +161,7 @@ async fn scene_qr_png(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     auth.require(Area::Channels, Access::Read)?;
-    let scene = oa::list_scenes(&state.db, Some(&id))
-        .await?
-        .pop()
-        .ok_or(Error::not_found("qr scene"))?;
-    let url = scene.qr_url.ok_or_else(|| {
-        Error::conflict(
-            "qr_not_issued",
-            "this QR scene belongs to a sandbox account: WeChat issues its code once the account is live",
-        )
-    })?;
-    let png = cove_core::service::qr::png(&url)?;
+    let png = oa::scene_code_png(&state.db, &id).await?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 

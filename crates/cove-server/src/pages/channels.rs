@@ -273,13 +273,13 @@ pub async fn index(
                         cell(opt(&s.campaign)),
                         styled(s.scans.to_string(), "num"),
                         styled(s.follows.to_string(), "num"),
-                        match &s.qr_url {
-                            Some(_) => Cell {
+                        match s.issued {
+                            true => Cell {
                                 text: t.download.into(),
                                 class: "link",
                                 href: Some(format!("/api/v1/channels/qr-scenes/{}/qr.png", s.id)),
                             },
-                            None => styled(t.sandbox, "badge badge-amber"),
+                            false => styled(t.sandbox, "badge badge-amber"),
                         },
                     ]
                 })

@@ -1,6 +1,7 @@
-//! Console forms that create what brings customers in through WeChat: an
-//! Official Account's parametric QR codes (for a store, a staff member or a
-//! campaign) and WeCom contact ways (a salesperson's QR code with a welcome).
+//! Console forms that create what brings customers in through WeChat: QR
+//! codes for a store, a staff member or a campaign (an Official Account's
+//! parametric codes or Mini Program codes) and WeCom contact ways (a
+//! salesperson's QR code with a welcome).
 
 use super::console::Console;
 use super::i18n::Lang;
@@ -31,6 +32,7 @@ pub struct FormLabels {
     pub campaign: &'static str,
     pub wecom_user_id: &'static str,
     pub welcome_text: &'static str,
+    pub page: &'static str,
     pub create: &'static str,
     pub no_account: &'static str,
 }
@@ -50,6 +52,7 @@ const ZH: FormLabels = FormLabels {
     campaign: "活动",
     wecom_user_id: "销售的企业微信 UserID",
     welcome_text: "欢迎语",
+    page: "小程序页面（仅小程序码）",
     create: "创建",
     no_account: "请先添加对应的账号。",
 };
@@ -69,6 +72,7 @@ const EN: FormLabels = FormLabels {
     campaign: "Campaign",
     wecom_user_id: "Salesperson's WeCom userid",
     welcome_text: "Welcome message",
+    page: "Mini Program page (Mini Program codes only)",
     create: "Create",
     no_account: "Add an account of this kind first.",
 };
@@ -101,9 +105,12 @@ pub async fn for_tab(
     console: &Console,
     tab: &str,
 ) -> Result<Option<CreateForm>, Error> {
-    let (kind, account_kind) = match tab {
-        "scenes" => ("scene", AccountKind::OfficialAccount),
-        "ways" => ("way", AccountKind::Wecom),
+    let (kind, account_kinds) = match tab {
+        "scenes" => (
+            "scene",
+            &[AccountKind::OfficialAccount, AccountKind::MiniProgram][..],
+        ),
+        "ways" => ("way", &[AccountKind::Wecom][..]),
         _ => return Ok(None),
     };
     if console.auth.require(Area::Channels, Access::Write).is_err() {
@@ -112,10 +119,10 @@ pub async fn for_tab(
     let accounts = accounts::list(&state.db)
         .await?
         .into_iter()
-        .filter(|a| a.kind == account_kind)
+        .filter(|a| account_kinds.contains(&a.kind))
         .map(|a| Choice {
+            label: format!("{} ({})", a.name, a.kind.as_str()),
             value: a.id,
-            label: a.name,
         })
         .collect();
     let stores = network::list_stores(&state.db, None, None)
@@ -157,6 +164,7 @@ pub struct SceneForm {
     store_id: String,
     staff_id: String,
     campaign: String,
+    page: String,
 }
 
 /// `POST /admin/channels/scenes` (htmx).
@@ -185,6 +193,7 @@ pub async fn create_scene(
             store_id: chosen(&f.store_id),
             staff_id: chosen(&f.staff_id),
             campaign: chosen(&f.campaign),
+            page: chosen(&f.page),
         };
         official_account::create_scene(&state.wechat, &console.auth.actor(), new).await?;
         Ok(())

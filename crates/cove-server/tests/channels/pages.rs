@@ -162,7 +162,7 @@ async fn qr_codes_and_contact_ways_are_created_in_the_console() {
                 ("name", "x"),
                 ("campaign", "c"),
             ],
-            "not_an_official_account",
+            "not_a_code_account",
         ),
     ] {
         let r = post_form(&marketing, &app.base, "/admin/channels/scenes", &form).await;
@@ -174,6 +174,94 @@ async fn qr_codes_and_contact_ways_are_created_in_the_console() {
         );
     }
     assert_eq!(count(app.db(), "SELECT COUNT(*) FROM qr_scenes").await, 2);
+
+    // A campaign's Mini Program code: WeChat draws it, and a visit through it
+    // is attributed to the campaign at sign-in.
+    let mp = account(&admin, "mini_program", "wx_mp_codes", false).await;
+    let r = post_form(
+        &marketing,
+        &app.base,
+        "/admin/channels/scenes",
+        &[
+            ("account_id", &mp),
+            ("kind", "campaign"),
+            ("name", "门店海报小程序码"),
+            ("campaign", "spring-poster"),
+            ("page", "pages/service/index"),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["hx-redirect"], "/admin/channels?tab=scenes");
+    let scenes: Value = admin
+        .get("/api/v1/channels/qr-scenes")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let poster = scenes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "门店海报小程序码")
+        .unwrap();
+    assert_eq!(poster["page"], "pages/service/index");
+    assert_eq!(poster["issued"], true);
+    let code = poster["scene"].as_str().unwrap();
+    let drawn = stand.delivered("wxacode");
+    assert_eq!(
+        (drawn[0]["scene"].as_str(), drawn[0]["page"].as_str()),
+        (Some(code), Some("pages/service/index"))
+    );
+    let png = marketing
+        .get(&format!(
+            "/api/v1/channels/qr-scenes/{}/qr.png",
+            poster["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        png.bytes().await.unwrap().as_ref(),
+        format!("\u{89}PNG scene={code} page=pages/service/index").as_bytes(),
+        "the image WeChat drew is served as drawn"
+    );
+    let login: Value = reqwest::Client::new()
+        .post(app.url("/api/v1/store/mp/login"))
+        .json(&json!({ "account_id": mp, "code": "code-oPoster", "scene": 1047, "path": "pages/service/index", "query": { "scene": code } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let props: String = sqlx::query_scalar(
+        "SELECT properties FROM raw_events WHERE event = 'mp.opened' AND profile_id = $1",
+    )
+    .bind(login["profile_id"].as_str().unwrap())
+    .fetch_one(app.db().pool())
+    .await
+    .unwrap();
+    let props: Value = serde_json::from_str(&props).unwrap();
+    assert_eq!(props["campaign"], "spring-poster", "{props}");
+    let r = post_form(
+        &marketing,
+        &app.base,
+        "/admin/channels/scenes",
+        &[
+            ("account_id", &live),
+            ("kind", "campaign"),
+            ("name", "x"),
+            ("campaign", "c"),
+            ("page", "pages/index/index"),
+        ],
+    )
+    .await;
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("data-code=\"invalid_page\""),
+        "an Official Account code opens no page"
+    );
+    assert_eq!(count(app.db(), "SELECT COUNT(*) FROM qr_scenes").await, 3);
 
     // A salesperson's contact way, registered with WeCom.
     let r = post_form(
@@ -227,7 +315,7 @@ async fn qr_codes_and_contact_ways_are_created_in_the_console() {
     )
     .await;
     assert_eq!(r.status(), 403);
-    assert_eq!(count(app.db(), "SELECT COUNT(*) FROM qr_scenes").await, 2);
+    assert_eq!(count(app.db(), "SELECT COUNT(*) FROM qr_scenes").await, 3);
 }
 
 #[tokio::test]

@@ -243,6 +243,24 @@ async fn qrcode_create(
     .into_response()
 }
 
+/// `getwxacodeunlimit`: an image that names its scene and page.
+async fn wxacode(
+    State(st): State<St>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = st.enter("wxacode", &q) {
+        return r;
+    }
+    let image = format!(
+        "\u{89}PNG scene={} page={}",
+        body["scene"].as_str().unwrap_or_default(),
+        body["page"].as_str().unwrap_or_default()
+    );
+    st.accept("wxacode", body);
+    ([("content-type", "image/jpeg")], image.into_bytes()).into_response()
+}
+
 /// `kf/sync_msg`: up to `limit` messages after the cursor.
 async fn kf_sync(
     State(st): State<St>,
@@ -299,6 +317,7 @@ pub async fn start() -> (Arc<Stand>, String) {
         .route("/cgi-bin/externalcontact/get", get(external_contact))
         .route("/wxa/business/getuserphonenumber", post(phone))
         .route("/cgi-bin/qrcode/create", post(qrcode_create))
+        .route("/wxa/getwxacodeunlimit", post(wxacode))
         .route("/cgi-bin/kf/sync_msg", post(kf_sync))
         .route("/cgi-bin/kf/send_msg", post(kf_send))
         .with_state(st.clone());

@@ -142,7 +142,21 @@ async fn customer_service_messages_open_tickets_once_and_agent_replies_go_back_w
     let sent = stand.delivered("kf_send");
     assert_eq!(sent[0]["touser"], "wmAlice");
     assert_eq!(sent[0]["open_kfid"], KF);
-    assert_eq!(sent[0]["text"]["content"], "第 1 条回复");
+    let mut texts: Vec<&str> = sent
+        .iter()
+        .map(|m| m["text"]["content"].as_str().unwrap())
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(
+        texts,
+        [
+            "第 1 条回复",
+            "第 2 条回复",
+            "第 3 条回复",
+            "第 4 条回复",
+            "第 5 条回复"
+        ]
+    );
     let msgid = sent[0]["msgid"].as_str().unwrap();
     assert!(msgid.len() == 32 && msgid.bytes().all(|b| b.is_ascii_alphanumeric()));
     let (status, error): (String, Option<String>) = sqlx::query_as(
