@@ -61,10 +61,10 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
         .handle(refunds::SEND_JOB, move |ctx| {
             send_refund(refund_pay.clone(), ctx)
         })
-        .handle(
-            cove_core::channels::official_account::PROCESS_JOB,
-            cove_core::channels::official_account::process,
-        )
+        .handle(cove_core::channels::official_account::PROCESS_JOB, {
+            let wechat = wechat.clone();
+            move |ctx| cove_core::channels::official_account::process(wechat.clone(), ctx)
+        })
         .handle(cove_core::channels::outbox::SEND_JOB, move |ctx| {
             cove_core::channels::outbox::send(wechat.clone(), ctx)
         })

@@ -18,8 +18,8 @@ mod wecom;
 mod wecom_kf;
 
 pub use mp::{
-    CustomBody, CustomMessage, MiniProgramLink, PhoneInfo, QrTicket, Session, SubscribeMessage,
-    TemplateMessage, TextContent, Watermark, WxaCodeRequest,
+    CustomBody, CustomMessage, FollowerInfo, MiniProgramLink, PhoneInfo, QrTicket, Session,
+    SubscribeMessage, TemplateMessage, TextContent, Watermark, WxaCodeRequest,
 };
 pub use wecom::{
     ContactWay, ContactWayCreated, ExternalContactInfo, ExternalProfile, FollowUser, GroupChat,

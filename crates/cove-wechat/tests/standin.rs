@@ -253,6 +253,17 @@ async fn groupchat(
     )
 }
 
+async fn user_info(State(st): State<St>, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
+    if !st.token_ok(&q) {
+        return invalid_token();
+    }
+    Json(
+        json!({"subscribe":1,"openid":q.get("openid"),"language":"zh_CN","subscribe_time":1382694957,
+        "unionid":"o6_bmasdasdsad6_2sgVt7hMZOPfL","remark":"","groupid":0,"tagid_list":[128,2],
+        "subscribe_scene":"ADD_SCENE_QR_CODE","qr_scene":98765,"qr_scene_str":""}),
+    )
+}
+
 /// Two pages of customer-service messages; the second needs the first's cursor.
 async fn kf_sync(
     State(st): State<St>,
@@ -485,6 +496,7 @@ async fn spawn() -> (String, St) {
         .route("/cgi-bin/externalcontact/send_welcome_msg", post(welcome))
         .route("/cgi-bin/externalcontact/groupchat/get", post(groupchat))
         .route("/cgi-bin/kf/sync_msg", post(kf_sync))
+        .route("/cgi-bin/user/info", get(user_info))
         .route("/cgi-bin/kf/send_msg", post(kf_send))
         .route("/v3/pay/transactions/jsapi", post(pay_jsapi))
         .route("/v3/pay/transactions/out-trade-no/{no}", get(pay_query))
@@ -767,6 +779,24 @@ async fn wecom_customer_contact_apis() {
     assert_eq!(chat.member_list.len(), 2);
     assert_eq!(chat.member_list[1].join_scene, Some(3));
     assert_eq!(st.gettoken_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_followers_unionid_comes_from_user_info() {
+    let (base, _st) = spawn().await;
+    let client = mp(&base, Arc::new(MemoryTokenStore::default()));
+    let info = client
+        .follower_info("oLVPpjqs9BhvzwPj5A-vTYAX3GLc")
+        .await
+        .unwrap();
+    assert_eq!(info.subscribe, 1);
+    assert_eq!(info.openid, "oLVPpjqs9BhvzwPj5A-vTYAX3GLc");
+    assert_eq!(
+        info.unionid.as_deref(),
+        Some("o6_bmasdasdsad6_2sgVt7hMZOPfL")
+    );
+    assert_eq!(info.subscribe_scene.as_deref(), Some("ADD_SCENE_QR_CODE"));
+    assert!(client.follower_info("").await.is_err());
 }
 
 #[tokio::test]

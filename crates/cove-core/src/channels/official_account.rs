@@ -237,15 +237,45 @@ struct Fact {
     properties: serde_json::Value,
 }
 
+/// A new follower's UnionID (`user/info`), which joins them to the person
+/// the brand knows from its Mini Program or WeCom. Asked only on a follow of
+/// a live account, before the job's transaction; a failed call links the
+/// follower by openid alone.
+async fn follower_unionid(api: &WechatApi, db: &Db, inbound_id: &str) -> Option<String> {
+    let row: Option<(String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT i.account_id, i.open_id, a.sandbox_at FROM wechat_inbound i \
+         JOIN channel_accounts a ON a.id = i.account_id \
+         WHERE i.id = $1 AND i.event = 'subscribe' AND a.kind = 'official_account'",
+    )
+    .bind(inbound_id)
+    .fetch_optional(db.pool())
+    .await
+    .ok()
+    .flatten();
+    let (account_id, open_id, sandbox_at) = row?;
+    if sandbox_at.is_some() {
+        return None;
+    }
+    let (_, client) = api.mp(&account_id).await.ok()?;
+    match client.follower_info(&open_id).await {
+        Ok(info) => info.unionid.filter(|u| !u.is_empty()),
+        Err(e) => {
+            tracing::warn!(error = %e, "WeChat user/info failed; linking the follower by openid");
+            None
+        }
+    }
+}
+
 /// Job handler: applies one stored callback, exactly once (its effects and the
 /// job's completion commit together). The follower is a profile of the
 /// identity graph (`openid:<appid>`), and what they did becomes a domain
 /// event keyed by the callback's dedupe key, so a retried job stores nothing twice.
-pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+pub async fn process(api: WechatApi, ctx: Arc<JobCtx>) -> anyhow::Result<()> {
     let id = ctx.job.payload["inbound"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let unionid = follower_unionid(&api, &ctx.db, &id).await;
     let mut tx = ctx.db.begin().await?;
     let row: Option<(String, String, String, String, String)> = sqlx::query_as(
         "SELECT i.account_id, i.body, i.dedupe_key, a.app_id, a.kind FROM wechat_inbound i \
@@ -373,8 +403,9 @@ pub async fn process(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
     let openid = Identifier::new(IdType::OpenId(app_id.clone()), &open_id).ok();
     if let (Some(fact), Some(openid)) = (fact, openid) {
         let key = format!("wechat.oa:{account_id}:{dedupe_key}");
-        let profile_id =
-            domain::profile_for(&mut tx, ctx.db.backend(), &[openid], &key, at).await?;
+        let mut ids = vec![openid];
+        ids.extend(unionid.and_then(|u| Identifier::new(IdType::UnionId, &u).ok()));
+        let profile_id = domain::profile_for(&mut tx, ctx.db.backend(), &ids, &key, at).await?;
         sqlx::query("UPDATE followers SET profile_id = $1 WHERE account_id = $2 AND open_id = $3")
             .bind(&profile_id)
             .bind(&account_id)

@@ -246,3 +246,53 @@ async fn the_storefront_signs_in_links_a_phone_and_reports_consent_over_http() {
         crate::common::eventually(20, || async { stand.delivered("subscribe").len() == 1 }).await
     );
 }
+
+#[tokio::test]
+async fn a_follower_of_the_live_official_account_is_the_person_known_from_the_mini_program() {
+    let (app, _db, stand) = app_with_standin().await;
+    let admin = app.user("admin", None).await;
+    let mp = account(&admin, "mini_program", "wx_mp_live", false).await;
+    let oa = account(&admin, "official_account", "wx_oa_union", false).await;
+    let login = mini_program::login(&api(&app), &mp, "code-oMpShared-uShared", &Entry::default())
+        .await
+        .unwrap();
+    // The follow arrives encrypted (safe mode), as WeChat sends it.
+    let crypt =
+        cove_wechat::msgcrypt::MsgCrypt::new(crate::TOKEN, crate::AES_KEY, "wx_oa_union").unwrap();
+    let follow = "<xml><ToUserName><![CDATA[gh_union]]></ToUserName><FromUserName><![CDATA[oShared]]></FromUserName>\
+        <CreateTime>1796300000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>";
+    let encrypt = crypt.encrypt(follow).unwrap();
+    let (timestamp, nonce) = ("1796300000", "n0nce9");
+    let msg_signature = crypt.msg_signature(timestamp, nonce, &encrypt);
+    let signature = cove_wechat::msgcrypt::sorted_sha1(&[crate::TOKEN, timestamp, nonce]);
+    let r = reqwest::Client::new()
+        .post(app.url(&format!(
+            "/wechat/oa/{oa}?signature={signature}&timestamp={timestamp}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_signature}"
+        )))
+        .body(format!("<xml><ToUserName><![CDATA[gh_union]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        crate::common::eventually(20, || async {
+            count(
+                app.db(),
+                "SELECT COUNT(*) FROM followers WHERE profile_id IS NOT NULL",
+            )
+            .await
+                == 1
+        })
+        .await
+    );
+    let follower: String =
+        sqlx::query_scalar("SELECT profile_id FROM followers WHERE open_id = 'oShared'")
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        follower, login.profile_id,
+        "one person across the Mini Program and the account"
+    );
+    assert_eq!(stand.calls("user_info"), 1);
+}

@@ -243,6 +243,20 @@ async fn qrcode_create(
     .into_response()
 }
 
+/// `user/info`: follower `o<NAME>` has the unionid `u<NAME>`.
+async fn user_info(State(st): State<St>, Query(q): Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = st.enter("user_info", &q) {
+        return r;
+    }
+    let openid = q.get("openid").cloned().unwrap_or_default();
+    let unionid = openid.strip_prefix('o').map(|n| format!("u{n}"));
+    Json(
+        json!({"subscribe": 1, "openid": openid, "unionid": unionid, "subscribe_time": 1796300000,
+                "subscribe_scene": "ADD_SCENE_QR_CODE"}),
+    )
+    .into_response()
+}
+
 /// `getwxacodeunlimit`: an image that names its scene and page.
 async fn wxacode(
     State(st): State<St>,
@@ -318,6 +332,7 @@ pub async fn start() -> (Arc<Stand>, String) {
         .route("/wxa/business/getuserphonenumber", post(phone))
         .route("/cgi-bin/qrcode/create", post(qrcode_create))
         .route("/wxa/getwxacodeunlimit", post(wxacode))
+        .route("/cgi-bin/user/info", get(user_info))
         .route("/cgi-bin/kf/sync_msg", post(kf_sync))
         .route("/cgi-bin/kf/send_msg", post(kf_send))
         .with_state(st.clone());

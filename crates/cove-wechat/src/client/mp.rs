@@ -22,6 +22,26 @@ pub struct Session {
     pub unionid: Option<String>,
 }
 
+/// `cgi-bin/user/info`: an Official Account follower.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct FollowerInfo {
+    /// 1 while following; 0 otherwise (and then nothing else is returned).
+    #[serde(default)]
+    pub subscribe: i64,
+    /// OpenID under this account.
+    #[serde(default)]
+    pub openid: String,
+    /// UnionID, when the account is bound to an Open Platform account.
+    #[serde(default)]
+    pub unionid: Option<String>,
+    /// Unix seconds of the (latest) follow.
+    #[serde(default)]
+    pub subscribe_time: Option<i64>,
+    /// How they followed (`ADD_SCENE_QR_CODE`, `ADD_SCENE_SEARCH`, …).
+    #[serde(default)]
+    pub subscribe_scene: Option<String>,
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -221,6 +241,22 @@ struct TemplateSendResponse {
 }
 
 impl MpClient {
+    /// `cgi-bin/user/info`: a follower's subscription state and UnionID.
+    pub async fn follower_info(&self, openid: &str) -> Result<FollowerInfo> {
+        if openid.is_empty() {
+            return Err(Error::InvalidArgument("openid is required".into()));
+        }
+        self.core
+            .json(
+                Method::GET,
+                "/cgi-bin/user/info",
+                &[("openid", openid), ("lang", "zh_CN")],
+                None,
+                true,
+            )
+            .await
+    }
+
     /// `sns/jscode2session`: exchanges a `wx.login` code for OpenID and session key.
     pub async fn code2session(&self, js_code: &str) -> Result<Session> {
         self.core
