@@ -11,9 +11,11 @@
 //! expression tree per row (what a generic "naive" engine does), and a scan with the predicate
 //! hand-written in Rust (the fastest a row scan can be).
 
-use std::hint::black_box;
+mod support;
+
+use support::{median, mib, ms, Rng};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cove_audience::{diff, parse, sample, CmpOp, Expr, Population, RoaringBitmap, Value};
 
@@ -64,24 +66,6 @@ struct Row {
 
 const NONE: i64 = i64::MIN;
 const NO_CITY: u8 = u8::MAX;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Args {
     profiles: u32,
@@ -280,31 +264,6 @@ fn scan(rows: &[Row], keep: impl Fn(&Row) -> bool) -> Vec<u32> {
         .filter(|(_, r)| r.live && keep(r))
         .map(|(o, _)| o as u32)
         .collect()
-}
-
-fn median<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut times = Vec::with_capacity(runs);
-    let mut last = None;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let out = black_box(f());
-        times.push(start.elapsed());
-        last = Some(out);
-    }
-    times.sort();
-    let out = match last {
-        Some(out) => out,
-        None => f(),
-    };
-    (times[times.len() / 2], out)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn mib(bytes: usize) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 fn tag_bit(name: &str) -> u16 {

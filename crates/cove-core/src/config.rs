@@ -113,10 +113,13 @@ pub struct JobsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct IngestConfig {
-    /// Sustained events per second one source may send to one node; 0: unlimited.
+    /// Sustained events per second one source may send to the cluster; 0: unlimited.
     pub events_per_second: u32,
     /// Events a source may send at once above the sustained rate.
     pub burst: u32,
+    /// How often this node tells the others it is alive (they split each
+    /// source's rate by the live nodes); 0: never (tests drive it).
+    pub heartbeat_ms: u64,
 }
 
 impl Default for IngestConfig {
@@ -124,6 +127,7 @@ impl Default for IngestConfig {
         Self {
             events_per_second: 20_000,
             burst: 50_000,
+            heartbeat_ms: 5_000,
         }
     }
 }

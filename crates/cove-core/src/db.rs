@@ -246,6 +246,21 @@ impl Multi {
         self.sql.push(')');
     }
 
+    /// Runs the statement, whose `tail` ends in `RETURNING` one text column;
+    /// returns that column for the rows written.
+    pub async fn returning(self, conn: &mut Conn, tail: &str) -> Result<Vec<String>> {
+        if self.rows == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(e) = self.error {
+            return Err(bind_error(e));
+        }
+        let sql = format!("{}{tail}", self.sql);
+        Ok(sqlx::query_scalar_with(&sql, self.args)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
     /// Runs the statement (nothing when no row was added); returns rows affected.
     pub async fn execute(self, conn: &mut Conn, tail: &str) -> Result<u64> {
         if self.rows == 0 {

@@ -2,6 +2,7 @@
 //! its stores, resellers, team, catalog, members, devices, orders and events
 //! over the past three years. Deterministic for a given seed.
 
+mod audience;
 mod bulk;
 mod calendar;
 mod catalog;
@@ -209,6 +210,9 @@ async fn seed_brand(db: &Db, options: &Options) -> anyhow::Result<Vec<(String, D
     let t = Instant::now();
     field::seed(db, now).await?;
     phases.push(("field service".to_owned(), t.elapsed()));
+    let t = Instant::now();
+    audience::seed(db, now).await?;
+    phases.push(("tags and audiences".to_owned(), t.elapsed()));
     Ok(phases)
 }
 

@@ -13,7 +13,7 @@
 //! After `max_attempts` a job is dead-lettered for a person to look at.
 
 use crate::clock::{self, Micros, SECOND};
-use crate::db::{new_id, Conn, Db};
+use crate::db::{new_id, Backend, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -115,6 +115,38 @@ pub async fn enqueue(conn: &mut Conn, job: NewJob) -> Result<Option<String>> {
     .await?
     .rows_affected();
     Ok((inserted == 1).then_some(id))
+}
+
+/// Writes many jobs with multi-row statements; returns how many were created
+/// (jobs whose dedupe key already exists are not).
+pub async fn enqueue_many(conn: &mut Conn, backend: Backend, jobs: &[NewJob]) -> Result<u64> {
+    let now = clock::now();
+    let mut created = 0;
+    for chunk in jobs.chunks(500) {
+        let mut rows = Multi::new(
+            backend,
+            "INSERT INTO jobs (id, kind, payload, state, run_at, attempts, max_attempts, dedupe_key, \
+             created_at, updated_at) VALUES ",
+        );
+        for job in chunk {
+            rows.row(|r| {
+                r.bind(new_id())
+                    .bind(job.kind.clone())
+                    .bind(job.payload.to_string())
+                    .bind("ready")
+                    .bind(job.run_at)
+                    .bind(0_i64)
+                    .bind(job.max_attempts)
+                    .bind(job.dedupe_key.clone())
+                    .bind(now)
+                    .bind(now);
+            });
+        }
+        created += rows
+            .execute(conn, " ON CONFLICT (dedupe_key) DO NOTHING")
+            .await?;
+    }
+    Ok(created)
 }
 
 /// A claimed job as a handler sees it.

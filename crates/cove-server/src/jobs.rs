@@ -81,7 +81,10 @@ pub fn registry(state: &AppState, extra: Registry) -> Registry {
             computed::RECOMPUTE_JOB,
             3600,
         )
-        .handle(audiences::RECOMPUTE_JOB, audiences::recompute_job)
+        .handle(audiences::RECOMPUTE_JOB, {
+            let cache = state.audience_cache.clone();
+            move |ctx| audiences::recompute_job(cache.clone(), ctx)
+        })
         .handle(audiences::RECOMPUTE_ALL_JOB, audiences::recompute_all_job)
         .every(
             "audience.audiences.hourly",

@@ -148,6 +148,7 @@ impl Server {
         let router = app(state.clone());
         let registry = jobs::registry(&state, extra_jobs);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let heartbeat = spawn_ingest_heartbeat(&state, stop_rx.clone()).await;
         let jobs_config = state.config.jobs.clone();
         let worker = (jobs_config.workers > 0).then(|| {
             let worker = cove_core::jobs::Worker::new(
@@ -174,6 +175,9 @@ impl Server {
             if let Some(worker) = worker {
                 worker.await?;
             }
+            if let Some(heartbeat) = heartbeat {
+                heartbeat.await?;
+            }
             db.close().await;
             tracing::info!("stopped");
             Ok(())
@@ -190,6 +194,36 @@ impl Server {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.handle.await?
     }
+}
+
+/// Keeps this node counted among the nodes sharing each source's ingestion
+/// rate (a first heartbeat before serving), and leaves the count on shutdown.
+async fn spawn_ingest_heartbeat(
+    state: &AppState,
+    mut stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let every = Duration::from_millis(state.config.ingest.heartbeat_ms);
+    if every.is_zero() {
+        return None;
+    }
+    let (throttle, db) = (state.ingest_throttle.clone(), state.db.clone());
+    if let Err(e) = throttle.heartbeat(&db, cove_core::clock::now()).await {
+        tracing::warn!(error = %e, "ingestion heartbeat failed");
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait_for(|stopped| *stopped) => break,
+            }
+            if let Err(e) = throttle.heartbeat(&db, cove_core::clock::now()).await {
+                tracing::warn!(error = %e, "ingestion heartbeat failed");
+            }
+        }
+        if let Err(e) = throttle.leave(&db).await {
+            tracing::warn!(error = %e, "ingestion node not removed; it expires by itself");
+        }
+    }))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

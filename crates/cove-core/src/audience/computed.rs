@@ -412,8 +412,10 @@ pub async fn recompute(conn: &mut Conn, backend: Backend, id: &str, now: Micros)
             Some(v) => computed.insert(key.clone(), v),
             None => computed.remove(&key),
         };
-        sqlx::query("UPDATE profiles SET computed = $1 WHERE id = $2")
+        // updated_at moves so node populations reload this profile.
+        sqlx::query("UPDATE profiles SET computed = $1, updated_at = $2 WHERE id = $3")
             .bind(Value::Object(computed).to_string())
+            .bind(now)
             .bind(&profile)
             .execute(&mut *conn)
             .await?;

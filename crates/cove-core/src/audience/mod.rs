@@ -11,9 +11,11 @@
 pub mod audiences;
 pub mod computed;
 pub mod domain;
+pub mod graph;
 pub mod identity;
 pub mod message;
 pub mod profiles;
+pub mod reachability;
 pub mod resolve;
 pub mod sources;
 pub mod tags;
@@ -23,7 +25,7 @@ pub use identity::{IdType, Identifier};
 pub use message::{CallType, Message};
 pub use sources::{Source, SourceKind};
 
-use crate::db::{new_id, Backend, Conn, Db};
+use crate::db::{new_id, Backend, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -101,26 +103,38 @@ async fn ingest_once(
     let known = stored_message_ids(&mut tx, source_id, messages).await?;
     let mut seen: HashSet<&str> = HashSet::new();
     let mut out = Ingested::default();
+    let mut fresh: Vec<(&Message, &[Identifier])> = Vec::new();
     for (m, ids) in messages.iter().zip(ids) {
         if known.contains(&m.message_id) || !seen.insert(m.message_id.as_str()) {
             out.duplicates += 1;
-            continue;
+        } else {
+            fresh.push((m, ids));
         }
+    }
+    let mut candidates: Vec<Identifier> = Vec::new();
+    for (m, ids) in &fresh {
+        candidates.extend(graph::candidates(ids, m.previous_id.as_deref()));
+    }
+    let mut graph = graph::Graph::load(&mut tx, db.backend(), &candidates).await?;
+    let now = crate::clock::now();
+    let mut resolved: Vec<(&Message, String)> = Vec::with_capacity(fresh.len());
+    for (m, ids) in fresh {
         let origin = resolve::Origin {
             source_id,
             message_id: &m.message_id,
             at: m.timestamp,
         };
-        let profile = resolve::resolve(
-            &mut tx,
-            db.backend(),
-            ids,
-            m.previous_id.as_deref(),
-            &origin,
-        )
-        .await?;
-        touch_profile(&mut tx, &profile, m).await?;
-        if insert_event(&mut tx, source_id, &profile, m).await? {
+        let profile = graph.resolve(ids, m.previous_id.as_deref(), &origin);
+        let traits = (m.call == CallType::Identify
+            && m.traits.as_object().is_some_and(|t| !t.is_empty()))
+        .then_some(&m.traits);
+        graph.touch(&profile, m.timestamp, traits, now);
+        resolved.push((m, profile));
+    }
+    graph.flush(&mut tx).await?;
+    let stored = insert_events(&mut tx, db.backend(), source_id, &resolved).await?;
+    for (m, profile) in resolved {
+        if stored.contains(&m.message_id) {
             out.stored += 1;
             out.touched.push(tags::compute::Touched {
                 profile_id: profile,
@@ -209,71 +223,51 @@ async fn stored_message_ids(
     Ok(known)
 }
 
-/// Widens first/last seen and, for identify, merges the traits.
-async fn touch_profile(conn: &mut Conn, profile: &str, m: &Message) -> Result<()> {
-    let now = crate::clock::now();
-    if m.call == CallType::Identify && m.traits.as_object().is_some_and(|t| !t.is_empty()) {
-        let current: String = sqlx::query_scalar("SELECT traits FROM profiles WHERE id = $1")
-            .bind(profile)
-            .fetch_one(&mut *conn)
-            .await?;
-        let mut traits: serde_json::Value =
-            serde_json::from_str(&current).unwrap_or_else(|_| serde_json::json!({}));
-        resolve::merge_traits(&mut traits, &m.traits);
-        sqlx::query("UPDATE profiles SET traits = $1 WHERE id = $2")
-            .bind(traits.to_string())
-            .bind(profile)
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query(
-        "UPDATE profiles SET \
-         first_seen_at = CASE WHEN first_seen_at > $1 THEN $1 ELSE first_seen_at END, \
-         last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
-         updated_at = $2 WHERE id = $3",
-    )
-    .bind(m.timestamp)
-    .bind(now)
-    .bind(profile)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Inserts the event; false when (source, messageId) was already there.
-async fn insert_event(
+/// Inserts the events, a few hundred per statement; returns the message ids
+/// stored now (a concurrent request may have stored some first).
+async fn insert_events(
     conn: &mut Conn,
+    backend: Backend,
     source_id: &str,
-    profile: &str,
-    m: &Message,
-) -> Result<bool> {
-    let n = sqlx::query(
-        "INSERT INTO raw_events (id, source_id, message_id, type, event, profile_id, anonymous_id, user_id, \
-         group_id, previous_id, properties, traits, context, integrations, original_timestamp, sent_at, \
-         received_at, occurred_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-         ON CONFLICT (source_id, message_id) DO NOTHING",
-    )
-    .bind(new_id())
-    .bind(source_id)
-    .bind(&m.message_id)
-    .bind(m.call.as_str())
-    .bind(&m.event)
-    .bind(profile)
-    .bind(&m.anonymous_id)
-    .bind(&m.user_id)
-    .bind(&m.group_id)
-    .bind(&m.previous_id)
-    .bind(m.properties.to_string())
-    .bind(m.traits.to_string())
-    .bind(m.context.to_string())
-    .bind(m.integrations.to_string())
-    .bind(m.original_timestamp)
-    .bind(m.sent_at)
-    .bind(m.received_at)
-    .bind(m.timestamp)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    events: &[(&Message, String)],
+) -> Result<HashSet<String>> {
+    let mut stored = HashSet::with_capacity(events.len());
+    for chunk in events.chunks(500) {
+        let mut rows = Multi::new(
+            backend,
+            "INSERT INTO raw_events (id, source_id, message_id, type, event, profile_id, anonymous_id, user_id, \
+             group_id, previous_id, properties, traits, context, integrations, original_timestamp, sent_at, \
+             received_at, occurred_at) VALUES ",
+        );
+        for (m, profile) in chunk {
+            rows.row(|r| {
+                r.bind(new_id())
+                    .bind(source_id.to_owned())
+                    .bind(m.message_id.clone())
+                    .bind(m.call.as_str())
+                    .bind(m.event.clone())
+                    .bind(profile.clone())
+                    .bind(m.anonymous_id.clone())
+                    .bind(m.user_id.clone())
+                    .bind(m.group_id.clone())
+                    .bind(m.previous_id.clone())
+                    .bind(m.properties.to_string())
+                    .bind(m.traits.to_string())
+                    .bind(m.context.to_string())
+                    .bind(m.integrations.to_string())
+                    .bind(m.original_timestamp)
+                    .bind(m.sent_at)
+                    .bind(m.received_at)
+                    .bind(m.timestamp);
+            });
+        }
+        stored.extend(
+            rows.returning(
+                conn,
+                " ON CONFLICT (source_id, message_id) DO NOTHING RETURNING message_id",
+            )
+            .await?,
+        );
+    }
+    Ok(stored)
 }

@@ -31,6 +31,7 @@
 //! would make a merge cost as much as the person's whole history, inside the
 //! ingesting transaction; reading through one indexed level costs nothing.
 
+use super::graph::{candidates, Graph};
 use super::identity::{IdType, Identifier};
 use crate::clock::Micros;
 use crate::db::{new_id, Backend, Conn};
@@ -188,174 +189,10 @@ pub async fn resolve(
     previous_id: Option<&str>,
     origin: &Origin<'_>,
 ) -> Result<String> {
-    let mut candidates: Vec<Identifier> = ids.to_vec();
-    let previous: Vec<Identifier> = previous_id
-        .map(|p| {
-            [IdType::UserId, IdType::AnonymousId]
-                .into_iter()
-                .filter_map(|t| Identifier::new(t, p).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    for p in &previous {
-        if !candidates.contains(p) {
-            candidates.push(p.clone());
-        }
-    }
-    let found = lookup(conn, &candidates).await?;
-    let mut incoming: Vec<Match> = ids
-        .iter()
-        .map(|id| Match {
-            profile: found.get(id).cloned(),
-            id: id.clone(),
-        })
-        .collect();
-    if !previous.is_empty() {
-        // The previous id as a known user, else as a known or new anonymous id.
-        let pick = previous
-            .iter()
-            .find(|p| found.contains_key(*p))
-            .or_else(|| previous.iter().find(|p| p.id_type == IdType::AnonymousId));
-        if let Some(p) = pick {
-            if !ids.contains(p) {
-                incoming.push(Match {
-                    profile: found.get(p).cloned(),
-                    id: p.clone(),
-                });
-            }
-        }
-    }
-    let mut matched: Vec<String> = incoming.iter().filter_map(|m| m.profile.clone()).collect();
-    matched.sort();
-    matched.dedup();
-    let needs_facts =
-        matched.len() > 1 || (!matched.is_empty() && incoming.iter().any(|m| m.profile.is_none()));
-    let facts = if needs_facts {
-        profile_facts(conn, &matched).await?
-    } else {
-        HashMap::new()
-    };
-    let plan = plan(&incoming, &facts);
-    let target = match plan.target {
-        Target::Existing(id) => id,
-        Target::New => create_profile(conn, backend, origin.at).await?,
-    };
-    for loser in &plan.merge {
-        merge_profiles(conn, &target, loser, origin).await?;
-    }
-    for id in &plan.attach {
-        sqlx::query(
-            "INSERT INTO identities (type, value, profile_id, source_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (type, value) DO NOTHING",
-        )
-        .bind(id.key())
-        .bind(&id.value)
-        .bind(&target)
-        .bind(origin.source_id)
-        .bind(origin.at)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (other, id) in &plan.conflicts {
-        sqlx::query(
-            "INSERT INTO identity_conflicts (id, profile_id, other_profile_id, identity_type, identity_value, \
-             source_id, message_id, occurrences, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) \
-             ON CONFLICT (profile_id, other_profile_id, identity_type, identity_value) \
-             DO UPDATE SET occurrences = identity_conflicts.occurrences + 1, last_seen_at = $8",
-        )
-        .bind(new_id())
-        .bind(&target)
-        .bind(other)
-        .bind(id.key())
-        .bind(&id.value)
-        .bind(origin.source_id)
-        .bind(origin.message_id)
-        .bind(origin.at)
-        .execute(&mut *conn)
-        .await?;
-    }
+    let mut graph = Graph::load(conn, backend, &candidates(ids, previous_id)).await?;
+    let target = graph.resolve(ids, previous_id, origin);
+    graph.flush(conn).await?;
     Ok(target)
-}
-
-/// The surviving profile of each identifier that is in the graph.
-async fn lookup(conn: &mut Conn, ids: &[Identifier]) -> Result<HashMap<Identifier, String>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let clauses: Vec<String> = (0..ids.len())
-        .map(|i| format!("(i.type = ${} AND i.value = ${})", 2 * i + 1, 2 * i + 2))
-        .collect();
-    let sql = format!(
-        "SELECT i.type, i.value, COALESCE(p.merged_into, p.id) AS profile_id \
-         FROM identities i JOIN profiles p ON p.id = i.profile_id WHERE {}",
-        clauses.join(" OR ")
-    );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id.key()).bind(&id.value);
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (t, v, p): (String, String, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        if let Some(id) = ids.iter().find(|id| id.key() == t && id.value == v) {
-            out.insert(id.clone(), p);
-        }
-    }
-    Ok(out)
-}
-
-async fn profile_facts(
-    conn: &mut Conn,
-    profiles: &[String],
-) -> Result<HashMap<String, ProfileFacts>> {
-    let placeholders: Vec<String> = (1..=profiles.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT profile_id, type, COUNT(*) FROM identities WHERE profile_id IN ({}) GROUP BY profile_id, type",
-        placeholders.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for p in profiles {
-        q = q.bind(p);
-    }
-    let mut out: HashMap<String, ProfileFacts> = HashMap::new();
-    for row in q.fetch_all(&mut *conn).await? {
-        let (p, t, n): (String, String, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let facts = out.entry(p).or_default();
-        if IdType::parse(&t).is_ok_and(|t| t.is_registered()) {
-            facts.registered = true;
-        }
-        facts.counts.insert(t, usize::try_from(n).unwrap_or(0));
-    }
-    Ok(out)
-}
-
-/// A new, empty profile with the next dense ordinal.
-pub async fn create_profile(conn: &mut Conn, backend: Backend, at: Micros) -> Result<String> {
-    let ordinal: i64 = match backend {
-        Backend::Sqlite => sqlx::query_scalar(
-            "UPDATE counters SET value = value + 1 WHERE name = 'profile_ordinal' RETURNING value",
-        )
-        .fetch_one(&mut *conn)
-        .await?,
-        Backend::Postgres => {
-            sqlx::query_scalar("SELECT nextval('profile_ordinal_seq')")
-                .fetch_one(&mut *conn)
-                .await?
-        }
-    };
-    let id = new_id();
-    sqlx::query(
-        "INSERT INTO profiles (id, ordinal, created_at, updated_at, first_seen_at, last_seen_at, traits) \
-         VALUES ($1, $2, $3, $3, $3, $3, '{}')",
-    )
-    .bind(&id)
-    .bind(ordinal)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(id)
 }
 
 /// Merges `loser` into `survivor`: identities move, traits combine (the

@@ -68,6 +68,12 @@ impl Spec {
         }
     }
 
+    /// The product line marketing targets by, where there is one.
+    pub fn line(&self) -> Option<&'static str> {
+        (self.category == "laptops" && self.code.starts_with("AUR-NB-STORM"))
+            .then_some("gaming_laptop")
+    }
+
     pub fn price_fen(&self) -> i64 {
         self.price_yuan * 100
     }

@@ -84,6 +84,7 @@ fn product_props(world: &World, product: usize) -> serde_json::Value {
         "name": p.spec.name_zh,
         "category": p.spec.category,
         "price": p.spec.price_yuan,
+        "line": p.spec.line(),
     })
 }
 
@@ -218,6 +219,7 @@ pub fn generate(
                     "product_id": product.id,
                     "sku": product.spec.code,
                     "via": "qr",
+                    "warranty_ends_at": crate::clock::to_rfc3339(device.warranty_ends_at),
                 }),
                 bound_at,
             );

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::Form;
 use cove_core::access::{Access, Area};
 use cove_core::audience::audiences::{self, AudienceInput};
-use cove_core::audience::{profiles, tags};
+use cove_core::audience::{profiles, reachability, tags};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -42,6 +42,12 @@ pub struct Labels {
     pub empty: &'static str,
     pub expression_hint: &'static str,
     pub saved: &'static str,
+    pub reach: &'static str,
+    pub consent: &'static str,
+    pub outbox: &'static str,
+    pub long_term: &'static str,
+    pub rejected: &'static str,
+    pub one_time_left: &'static str,
 }
 
 const ZH: Labels = Labels {
@@ -70,6 +76,12 @@ const ZH: Labels = Labels {
     empty: "暂无记录",
     expression_hint: "例如 tag:gaming_laptop_fan AND trait:total_spend_fen >= 500000",
     saved: "已保存，人群成员将由后台任务计算",
+    reach: "触达渠道",
+    consent: "订阅消息授权",
+    outbox: "最近消息",
+    long_term: "长期订阅",
+    rejected: "已拒绝",
+    one_time_left: "剩余一次性次数",
 };
 
 const EN: Labels = Labels {
@@ -98,9 +110,15 @@ const EN: Labels = Labels {
     empty: "Nothing here yet",
     expression_hint: "e.g. tag:gaming_laptop_fan AND trait:total_spend_fen >= 500000",
     saved: "Saved; a job computes its members",
+    reach: "Reachable on",
+    consent: "Subscription-message consent",
+    outbox: "Latest messages",
+    long_term: "long-term",
+    rejected: "refused",
+    one_time_left: "one-time sends left",
 };
 
-fn labels(console: &Console) -> &'static Labels {
+pub fn labels(console: &Console) -> &'static Labels {
     match console.lang {
         super::i18n::Lang::Zh => &ZH,
         super::i18n::Lang::En => &EN,
@@ -412,6 +430,66 @@ struct ProfilePage {
     computed: Vec<(String, String)>,
     tags: Vec<(String, String, String)>,
     events: Vec<EventRow>,
+    reach: ReachRows,
+}
+
+/// Channels, consent and outbox messages as the console shows them.
+#[derive(Default)]
+pub struct ReachRows {
+    /// kind, account, masked address, salesperson, since
+    pub channels: Vec<(String, String, String, String, String)>,
+    /// account, template, one-time sends left, long-term, refused, updated
+    pub consents: Vec<(String, String, i64, bool, bool, String)>,
+    /// kind, template, status, created
+    pub messages: Vec<(String, String, String, String)>,
+}
+
+impl ReachRows {
+    pub async fn of(db: &cove_core::db::Db, profile_id: &str) -> Result<Self, cove_core::Error> {
+        let r = reachability::of_profile(db, profile_id).await?;
+        Ok(ReachRows {
+            channels: r
+                .channels
+                .into_iter()
+                .map(|c| {
+                    let address = masked(&c.kind, &c.address);
+                    (
+                        c.kind,
+                        c.account,
+                        address,
+                        c.via.unwrap_or_default(),
+                        when(c.since),
+                    )
+                })
+                .collect(),
+            consents: r
+                .consents
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.account,
+                        c.template_id,
+                        c.remaining,
+                        c.long_term,
+                        c.rejected,
+                        when(c.updated_at),
+                    )
+                })
+                .collect(),
+            messages: r
+                .messages
+                .into_iter()
+                .map(|m| {
+                    (
+                        m.kind,
+                        m.template_id.unwrap_or_default(),
+                        m.status,
+                        when(m.created_at),
+                    )
+                })
+                .collect(),
+        })
+    }
 }
 
 fn pairs(v: &Value) -> Vec<(String, String)> {
@@ -431,7 +509,7 @@ fn pairs(v: &Value) -> Vec<(String, String)> {
 }
 
 /// Phone numbers and emails are personal data: the console shows them masked.
-fn masked(id_type: &str, value: &str) -> String {
+pub fn masked(id_type: &str, value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     match id_type {
         "phone" if chars.len() > 7 => {
@@ -486,6 +564,7 @@ pub async fn profile_page(
         computed: pairs(&profile.computed_traits),
         tags,
         events,
+        reach: ReachRows::of(&state.db, &profile.id).await?,
         id: profile.id,
     })
 }

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use cove_core::access::{Access, Area};
+use cove_core::audience::tags;
 use cove_core::clock;
 use cove_core::membership::benefits::{self, Grant};
 use cove_core::membership::mall::{self, Item};
@@ -247,6 +248,10 @@ struct MemberPage {
     grants: Vec<(Grant, String)>,
     orders: Vec<OrderRow>,
     devices: Vec<(String, String)>,
+    a: &'static super::audience::Labels,
+    /// key, name, origin, since
+    tags: Vec<(String, String, String, String)>,
+    reach: super::audience::ReachRows,
 }
 
 /// `GET /admin/membership/members/{id}`: the member 360 page.
@@ -300,8 +305,22 @@ pub async fn member(
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
+    let (tags, reach) = match &member.profile_id {
+        Some(p) => (
+            tags::of_profile(&state.db, p)
+                .await?
+                .into_iter()
+                .map(|t| (t.key, t.name, t.origin, day(t.since)))
+                .collect(),
+            super::audience::ReachRows::of(&state.db, p).await?,
+        ),
+        None => (Vec::new(), super::audience::ReachRows::default()),
+    };
     let l = console.l();
     let page = MemberPage {
+        a: super::audience::labels(&console),
+        tags,
+        reach,
         shell: console.shell(Nav::Area(Area::Membership), &member.name),
         m: labels(console.lang),
         tier_name,

@@ -8,6 +8,7 @@
 mod common;
 
 mod api;
+mod batching;
 mod compat;
 mod identity;
 

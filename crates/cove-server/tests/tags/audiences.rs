@@ -164,8 +164,9 @@ async fn membership_changes_emit_entered_and_exited_once() {
     assert_eq!(r.status(), 200);
     let db = h.app.db();
     // A run that dies before its commit leaves nothing; the retry emits once.
+    let engine = audiences::Cache::default().fresh(db).await.unwrap();
     let mut tx = db.begin().await.unwrap();
-    let out = audiences::recompute(&mut tx, &id, clock::now())
+    let out = audiences::recompute(&mut tx, &engine, &id, clock::now())
         .await
         .unwrap();
     assert_eq!((out.entered, out.exited), (0, 1));
@@ -176,8 +177,9 @@ async fn membership_changes_emit_entered_and_exited_once() {
         .await;
     assert_eq!(r.status(), 202);
     assert!(computed(2).await);
+    let engine = audiences::Cache::default().fresh(db).await.unwrap();
     let mut tx = db.begin().await.unwrap();
-    let again = audiences::recompute(&mut tx, &id, clock::now())
+    let again = audiences::recompute(&mut tx, &engine, &id, clock::now())
         .await
         .unwrap();
     tx.commit().await.unwrap();

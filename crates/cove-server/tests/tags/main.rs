@@ -11,6 +11,8 @@ mod audiences;
 mod computed;
 mod manual;
 mod pages;
+mod population;
+mod reach;
 mod rules;
 mod throttle;
 

@@ -15,10 +15,10 @@ pub use loader::Cache;
 use crate::audience::domain::{emit, DomainEvent};
 use crate::audit::{self, Actor};
 use crate::clock::{self, Micros};
-use crate::db::{new_id, Conn, Db};
+use crate::db::{backend_of, new_id, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobCtx, NewJob};
-use cove_audience::{Expr, IssueKind, Population, RoaringBitmap};
+use cove_audience::{Engine, Expr, IssueKind, Population, RoaringBitmap};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -26,6 +26,8 @@ use std::sync::Arc;
 
 pub const RECOMPUTE_JOB: &str = "audience.audience.recompute";
 pub const RECOMPUTE_ALL_JOB: &str = "audience.audience.recompute_all";
+/// Membership rows per multi-row statement.
+const WRITE_CHUNK: usize = 500;
 
 /// Reads an expression posted as text (`tag:vip AND trait:total_spend_fen >= 500000`)
 /// or as the builder's JSON tree. Errors name the column where reading stopped.
@@ -318,9 +320,17 @@ pub struct Recomputed {
     pub computation: i64,
 }
 
-/// Evaluates audience `id` over a population read in the caller's
-/// transaction, stores the new snapshot and emits the entered/exited events.
-pub async fn recompute(conn: &mut Conn, id: &str, now: Micros) -> Result<Recomputed> {
+/// Evaluates audience `id` on `engine` (this node's population, brought up
+/// to date by the caller), stores the new snapshot and emits the
+/// entered/exited events in the caller's transaction. Membership rows are
+/// written with a few multi-row statements; the events, which touch the
+/// profiles, come last so those rows stay locked only until the commit.
+pub async fn recompute(
+    conn: &mut Conn,
+    engine: &Engine,
+    id: &str,
+    now: Micros,
+) -> Result<Recomputed> {
     // Lock the audience row first: one recompute per audience at a time.
     let locked = sqlx::query("UPDATE audiences SET member_count = member_count WHERE id = $1")
         .bind(id)
@@ -330,15 +340,14 @@ pub async fn recompute(conn: &mut Conn, id: &str, now: Micros) -> Result<Recompu
     if locked == 0 {
         return Ok(Recomputed::default());
     }
-    let (expression, computation): (String, i64) =
-        sqlx::query_as("SELECT expression, computation FROM audiences WHERE id = $1")
+    let (expression, computation, name): (String, i64, String) =
+        sqlx::query_as("SELECT expression, computation, name FROM audiences WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *conn)
             .await?;
     let expr = cove_audience::parse(&expression)
         .map_err(|e| Error::invalid("invalid_expression", e.to_string()))?;
-    let population = loader::load(conn).await?;
-    let new = population.evaluate(&expr);
+    let new = engine.evaluate(&expr);
     let old_ordinals: Vec<i64> = sqlx::query_scalar(
         "SELECT p.ordinal FROM audience_members am JOIN profiles p ON p.id = am.profile_id WHERE am.audience_id = $1",
     )
@@ -356,46 +365,40 @@ pub async fn recompute(conn: &mut Conn, id: &str, now: Micros) -> Result<Recompu
         computation,
         ..Recomputed::default()
     };
-    let name: String = sqlx::query_scalar("SELECT name FROM audiences WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-    for (profile, _) in ids_of(conn, &change.entered).await? {
-        sqlx::query("INSERT INTO audience_members (audience_id, profile_id, since) VALUES ($1, $2, $3) ON CONFLICT (audience_id, profile_id) DO NOTHING")
-            .bind(id)
-            .bind(&profile)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        let event = DomainEvent::new(
-            "audience.entered",
-            &profile,
-            format!("audience.entered:{id}:{profile}:{computation}"),
-            json!({"audience_id": id, "audience": name}),
-            now,
+    let entered = ids_of(conn, &change.entered).await?;
+    let exited = ids_of(conn, &change.exited).await?;
+    let backend = backend_of(conn);
+    for chunk in entered.chunks(WRITE_CHUNK) {
+        let mut insert = Multi::new(
+            backend,
+            "INSERT INTO audience_members (audience_id, profile_id, since) VALUES ",
         );
-        emit(conn, &event).await?;
-        out.entered += 1;
-    }
-    for (profile, merged_into) in ids_of(conn, &change.exited).await? {
-        sqlx::query("DELETE FROM audience_members WHERE audience_id = $1 AND profile_id = $2")
-            .bind(id)
-            .bind(&profile)
-            .execute(&mut *conn)
-            .await?;
-        // A profile merged into another did not leave: it became the survivor.
-        if merged_into.is_some() {
-            continue;
+        for (profile, _) in chunk {
+            let profile = profile.clone();
+            let audience = id.to_owned();
+            insert.row(|r| {
+                r.bind(audience).bind(profile).bind(now);
+            });
         }
-        let event = DomainEvent::new(
-            "audience.exited",
-            &profile,
-            format!("audience.exited:{id}:{profile}:{computation}"),
-            json!({"audience_id": id, "audience": name}),
-            now,
-        );
-        emit(conn, &event).await?;
-        out.exited += 1;
+        insert
+            .execute(conn, " ON CONFLICT (audience_id, profile_id) DO NOTHING")
+            .await?;
+    }
+    for chunk in exited.chunks(WRITE_CHUNK) {
+        let mut sql =
+            String::from("DELETE FROM audience_members WHERE audience_id = $1 AND profile_id IN (");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i + 2));
+        }
+        sql.push(')');
+        let mut q = sqlx::query(&sql).bind(id);
+        for (profile, _) in chunk {
+            q = q.bind(profile);
+        }
+        q.execute(&mut *conn).await?;
     }
     sqlx::query("UPDATE audiences SET member_count = $1, computation = $2, last_computed_at = $3 WHERE id = $4")
         .bind(i64::try_from(out.members).unwrap_or(i64::MAX))
@@ -404,17 +407,46 @@ pub async fn recompute(conn: &mut Conn, id: &str, now: Micros) -> Result<Recompu
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    let properties = json!({"audience_id": id, "audience": name});
+    for (profile, _) in &entered {
+        let event = DomainEvent::new(
+            "audience.entered",
+            profile,
+            format!("audience.entered:{id}:{profile}:{computation}"),
+            properties.clone(),
+            now,
+        );
+        emit(conn, &event).await?;
+        out.entered += 1;
+    }
+    for (profile, merged_into) in &exited {
+        // A profile merged into another did not leave: it became the survivor.
+        if merged_into.is_some() {
+            continue;
+        }
+        let event = DomainEvent::new(
+            "audience.exited",
+            profile,
+            format!("audience.exited:{id}:{profile}:{computation}"),
+            properties.clone(),
+            now,
+        );
+        emit(conn, &event).await?;
+        out.exited += 1;
+    }
     Ok(out)
 }
 
-/// Job [`RECOMPUTE_JOB`]: `{"audience_id"}`.
-pub async fn recompute_job(ctx: Arc<JobCtx>) -> anyhow::Result<()> {
+/// Job [`RECOMPUTE_JOB`]: `{"audience_id"}`, on this node's population `cache`.
+pub async fn recompute_job(cache: Cache, ctx: Arc<JobCtx>) -> anyhow::Result<()> {
     let id = ctx.job.payload["audience_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // Brought up to date before the transaction opens, so no lock waits on it.
+    let engine = cache.fresh(&ctx.db).await?;
     let mut tx = ctx.db.begin().await?;
-    let out = recompute(&mut tx, &id, clock::now()).await?;
+    let out = recompute(&mut tx, &engine, &id, clock::now()).await?;
     ctx.complete(&mut tx).await?;
     tx.commit().await?;
     tracing::info!(audience = %id, entered = out.entered, exited = out.exited, members = out.members, "audience recomputed");

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 pub const MAX_IMPORT_LINES: usize = 50_000;
 
 async fn adjust_count(conn: &mut Conn, tag: &Tag, delta: i64) -> Result<()> {
-    sqlx::query("UPDATE tags SET member_count = member_count + $1 WHERE id = $2")
+    sqlx::query("UPDATE tags SET member_count = member_count + $1, members_version = members_version + 1 WHERE id = $2")
         .bind(delta)
         .bind(&tag.id)
         .execute(&mut *conn)
@@ -241,7 +241,7 @@ pub async fn import_csv(db: &Db, actor: &Actor, text: &str) -> Result<ImportRepo
         }
     }
     for (tag_id, n) in added_per_tag {
-        sqlx::query("UPDATE tags SET member_count = member_count + $1 WHERE id = $2")
+        sqlx::query("UPDATE tags SET member_count = member_count + $1, members_version = members_version + 1 WHERE id = $2")
             .bind(n)
             .bind(tag_id)
             .execute(&mut *tx)

@@ -21,7 +21,7 @@ use super::{get_by_id, TagKind};
 use crate::audience::domain::{emit, DomainEvent};
 use crate::audience::CallType;
 use crate::clock::{self, Micros, SECOND};
-use crate::db::{Backend, Conn, Db};
+use crate::db::{Backend, Conn, Db, Multi};
 use crate::error::Result;
 use crate::jobs::{self, JobCtx, NewJob};
 use serde_json::json;
@@ -135,14 +135,11 @@ pub(crate) async fn add(
     .await?
     .rows_affected();
     if n == 1 {
-        let event = DomainEvent::new(
-            "tag.added",
-            profile,
-            format!("tag.added:{}:{profile}:{key_suffix}", tag.id),
-            json!({"tag": tag.key, "tag_name": tag.name, "origin": origin}),
-            at,
-        );
-        emit(conn, &event).await?;
+        emit(
+            conn,
+            &membership_event(tag, profile, true, origin, key_suffix, at),
+        )
+        .await?;
     }
     Ok(n == 1)
 }
@@ -167,16 +164,99 @@ pub(crate) async fn remove(
     .await?
     .rows_affected();
     if n == 1 {
-        let event = DomainEvent::new(
-            "tag.removed",
-            profile,
-            format!("tag.removed:{}:{profile}:{key_suffix}", tag.id),
-            json!({"tag": tag.key, "tag_name": tag.name}),
-            at,
-        );
-        emit(conn, &event).await?;
+        emit(
+            conn,
+            &membership_event(tag, profile, false, "", key_suffix, at),
+        )
+        .await?;
     }
     Ok(n == 1)
+}
+
+/// `tag.added` (with its origin) or `tag.removed`, keyed once per change.
+fn membership_event(
+    tag: &super::Tag,
+    profile: &str,
+    added: bool,
+    origin: &str,
+    key_suffix: &str,
+    at: Micros,
+) -> DomainEvent {
+    let name = if added { "tag.added" } else { "tag.removed" };
+    let properties = if added {
+        json!({"tag": tag.key, "tag_name": tag.name, "origin": origin})
+    } else {
+        json!({"tag": tag.key, "tag_name": tag.name})
+    };
+    DomainEvent::new(
+        name,
+        profile,
+        format!("{name}:{}:{profile}:{key_suffix}", tag.id),
+        properties,
+        at,
+    )
+}
+
+/// Rows per multi-row membership statement.
+const WRITE_CHUNK: usize = 500;
+
+/// Adds rule members with multi-row statements; returns those actually added.
+async fn insert_members(
+    conn: &mut Conn,
+    backend: Backend,
+    tag_id: &str,
+    profiles: &[&String],
+    at: Micros,
+) -> Result<Vec<String>> {
+    let mut added = Vec::with_capacity(profiles.len());
+    for chunk in profiles.chunks(WRITE_CHUNK) {
+        let mut insert = Multi::new(
+            backend,
+            "INSERT INTO profile_tags (tag_id, profile_id, since, origin) VALUES ",
+        );
+        for p in chunk {
+            let (tag, profile) = (tag_id.to_owned(), (*p).clone());
+            insert.row(|r| {
+                r.bind(tag).bind(profile).bind(at).bind("rule");
+            });
+        }
+        added.extend(
+            insert
+                .returning(
+                    conn,
+                    " ON CONFLICT (tag_id, profile_id) DO NOTHING RETURNING profile_id",
+                )
+                .await?,
+        );
+    }
+    added.sort();
+    Ok(added)
+}
+
+/// Removes rule assignments of `profiles` in chunks; returns those actually removed.
+async fn delete_rule_members(
+    conn: &mut Conn,
+    tag_id: &str,
+    profiles: &[&String],
+) -> Result<Vec<String>> {
+    let mut removed = Vec::with_capacity(profiles.len());
+    for chunk in profiles.chunks(WRITE_CHUNK) {
+        let list = (2..chunk.len() + 2)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "DELETE FROM profile_tags WHERE tag_id = $1 AND origin = 'rule' AND profile_id IN ({list}) \
+             RETURNING profile_id"
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(tag_id);
+        for p in chunk {
+            q = q.bind(*p);
+        }
+        removed.extend(q.fetch_all(&mut *conn).await?);
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// What one recompute changed.
@@ -226,18 +306,25 @@ pub async fn recompute(
             .filter(|p| !present.contains(p.as_str()))
             .collect();
         gained.sort();
-        for p in gained {
-            if add(conn, &tag, p, "rule", &suffix, now).await? {
-                out.added += 1;
-            }
+        let lost: Vec<&String> = current
+            .iter()
+            .filter(|(p, origin)| origin == "rule" && !wanted.contains(p))
+            .map(|(p, _)| p)
+            .collect();
+        let added = insert_members(conn, backend, tag_id, &gained, now).await?;
+        let removed = delete_rule_members(conn, tag_id, &lost).await?;
+        out.added = added.len();
+        out.removed = removed.len();
+        // Events last: they touch the profiles, which then stay locked only until the commit.
+        for p in &added {
+            emit(conn, &membership_event(&tag, p, true, "rule", &suffix, now)).await?;
         }
-        for (p, origin) in &current {
-            if origin == "rule"
-                && !wanted.contains(p)
-                && remove(conn, &tag, p, Some("rule"), &suffix, now).await?
-            {
-                out.removed += 1;
-            }
+        for p in &removed {
+            emit(
+                conn,
+                &membership_event(&tag, p, false, "rule", &suffix, now),
+            )
+            .await?;
         }
     }
     out.members = sqlx::query_scalar("SELECT COUNT(*) FROM profile_tags WHERE tag_id = $1")
@@ -245,7 +332,8 @@ pub async fn recompute(
         .fetch_one(&mut *conn)
         .await?;
     sqlx::query(
-        "UPDATE tags SET member_count = $1, computation = $2, last_computed_at = $3 WHERE id = $4",
+        "UPDATE tags SET member_count = $1, computation = $2, last_computed_at = $3, \
+         members_version = members_version + 1 WHERE id = $4",
     )
     .bind(out.members)
     .bind(computation)
@@ -319,7 +407,7 @@ pub async fn reevaluate_profile(
         };
         if done {
             changed += 1;
-            sqlx::query("UPDATE tags SET member_count = member_count + $1 WHERE id = $2")
+            sqlx::query("UPDATE tags SET member_count = member_count + $1, members_version = members_version + 1 WHERE id = $2")
                 .bind(if gained { 1i64 } else { -1i64 })
                 .bind(&tag.id)
                 .execute(&mut *conn)
@@ -482,17 +570,17 @@ pub async fn enqueue_reevaluations(
     let now = clock::now();
     let bucket = now / DEBOUNCE;
     let run_at = (bucket + 1) * DEBOUNCE;
+    let jobs: Vec<NewJob> = profiles
+        .into_iter()
+        .map(|p| {
+            NewJob::new(REEVALUATE_JOB, json!({ "profile_id": p }))
+                .at(run_at)
+                .max_attempts(5)
+                .dedupe(format!("{REEVALUATE_JOB}:{p}:{bucket}"))
+        })
+        .collect();
     let mut tx = db.begin().await?;
-    let mut created = 0;
-    for p in profiles {
-        let job = NewJob::new(REEVALUATE_JOB, json!({ "profile_id": p }))
-            .at(run_at)
-            .max_attempts(5)
-            .dedupe(format!("{REEVALUATE_JOB}:{p}:{bucket}"));
-        if jobs::enqueue(&mut tx, job).await?.is_some() {
-            created += 1;
-        }
-    }
+    let created = jobs::enqueue_many(&mut tx, db.backend(), &jobs).await?;
     tx.commit().await?;
-    Ok(created)
+    Ok(usize::try_from(created).unwrap_or(usize::MAX))
 }
