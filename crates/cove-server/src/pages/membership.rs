@@ -53,6 +53,7 @@ pub struct MemberLabels {
     pub orders: &'static str,
     pub devices: &'static str,
     pub none: &'static str,
+    pub till: &'static str,
 }
 
 const ZH: MemberLabels = MemberLabels {
@@ -90,6 +91,7 @@ const ZH: MemberLabels = MemberLabels {
     orders: "订单",
     devices: "设备",
     none: "暂无",
+    till: "门店收银台",
 };
 
 const EN: MemberLabels = MemberLabels {
@@ -127,6 +129,7 @@ const EN: MemberLabels = MemberLabels {
     orders: "Orders",
     devices: "Devices",
     none: "None",
+    till: "Store till",
 };
 
 fn labels(lang: Lang) -> &'static MemberLabels {
@@ -152,6 +155,8 @@ struct MembershipPage {
     tiers: Vec<TierRow>,
     items: Vec<Item>,
     lang: Lang,
+    /// The user may record purchases at the till.
+    till: bool,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +215,7 @@ pub async fn index(
         tiers,
         items,
         lang: console.lang,
+        till: console.auth.can(Area::Membership, Access::Write),
     })
 }
 
