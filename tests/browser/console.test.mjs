@@ -1,117 +1,31 @@
 // Cove's console and storefront in headless Chromium, against the real binary
-// seeded with the demo brand.
+// seeded with the demo brand (see harness.mjs for the server and browser).
 //
 //   cd tests/browser && npm install && node --test
-//
-// COVE_BIN picks the binary (default target/debug/cove), CHROMIUM the browser
-// (default /usr/bin/chromium). With COVE_DATABASE_URL set, the run uses a
-// fresh PostgreSQL database created through COVE_TEST_PG_ADMIN_URL
-// (default: the same server's `postgres` database).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchBrowser, login as consoleLogin, shots, signInFor, startCove } from "./harness.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const bin = path.resolve(root, process.env.COVE_BIN || "target/debug/cove");
-const shots = path.join(root, "target/screenshots");
-
-let server;
-let serverLog = "";
-let dataDir;
+let cove;
 let base;
 let demo;
 let browser;
-let pgDatabase;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function psql(adminUrl, sql) {
-  const r = spawnSync("psql", [adminUrl, "-v", "ON_ERROR_STOP=1", "-c", sql], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr || r.error}`);
-}
-
-/** A fresh PostgreSQL database for this run; returns its URL. */
-function freshPostgres(url) {
-  const admin = process.env.COVE_TEST_PG_ADMIN_URL || Object.assign(new URL(url), { pathname: "/postgres" }).toString();
-  pgDatabase = { admin, name: `cove_browser_${process.pid}_${Date.now()}` };
-  psql(admin, `CREATE DATABASE ${pgDatabase.name}`);
-  return Object.assign(new URL(admin), { pathname: `/${pgDatabase.name}` }).toString();
-}
-
-async function waitReady(timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`cove exited with ${server.exitCode}:\n${serverLog}`);
-    try {
-      const res = await fetch(`${base}/readyz`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`cove was not ready in time:\n${serverLog}`);
-}
 
 before(async () => {
-  mkdirSync(shots, { recursive: true });
-  dataDir = mkdtempSync(path.join(os.tmpdir(), "cove-browser-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, COVE_LISTEN: `127.0.0.1:${port}`, COVE_DATA_DIR: dataDir };
-  if (process.env.COVE_DATABASE_URL) env.COVE_DATABASE_URL = freshPostgres(process.env.COVE_DATABASE_URL);
-  server = spawn(bin, ["demo", "--members", "2000"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  await waitReady(240_000);
-  demo = JSON.parse(readFileSync(path.join(dataDir, "demo.json"), "utf8"));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  cove = await startCove({ members: 2000 });
+  ({ base, demo } = cove);
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (server.exitCode === null) server.kill("SIGKILL");
-  }
-  if (pgDatabase) psql(pgDatabase.admin, `DROP DATABASE IF EXISTS ${pgDatabase.name} WITH (FORCE)`);
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await cove?.stop();
 });
 
 function signIn(role) {
-  const entry = demo.sign_ins.find((s) => s.role === role);
-  assert.ok(entry, `demo.json has a ${role} sign-in`);
-  return entry;
+  return signInFor(demo, role);
 }
 
 async function console_(viewport = { width: 1440, height: 900 }) {
@@ -120,12 +34,8 @@ async function console_(viewport = { width: 1440, height: 900 }) {
   return { context, page };
 }
 
-async function login(page, { email, password }) {
-  await page.goto(`${base}/admin`);
-  assert.match(page.url(), /\/admin\/login\?next=\/admin$/);
-  await page.fill("#email", email);
-  await page.fill("#password", password);
-  await Promise.all([page.waitForURL(`${base}/admin`), page.click("#login-form button[type=submit]")]);
+async function login(page, user) {
+  await consoleLogin(page, base, user);
 }
 
 test("the sign-in page renders, and a wrong password is explained", async () => {

@@ -34,6 +34,18 @@ pub struct Config {
     pub wechat_pay: WechatPayConfig,
     #[serde(default)]
     pub files: FilesConfig,
+    #[serde(default)]
+    pub clock: ClockConfig,
+}
+
+/// The test clock (`COVE_CLOCK__ADJUSTABLE=true`): off by default and never
+/// on in production, where every node must agree on the time.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ClockConfig {
+    /// An admin may move this process's clock forward
+    /// (`POST /api/v1/test-clock/advance`), for demos and end-to-end tests.
+    pub adjustable: bool,
 }
 
 /// Uploaded files (`COVE_FILES__MAX_BYTES=20971520`).
@@ -252,6 +264,17 @@ mod tests {
             assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
             assert_eq!(c.jobs.workers, 7);
             assert_eq!(c.auth.max_failed_logins, 5);
+            assert!(
+                !c.clock.adjustable,
+                "the test clock is off unless asked for"
+            );
+            jail.set_env("COVE_CLOCK__ADJUSTABLE", "true");
+            assert!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .clock
+                    .adjustable
+            );
             assert!(
                 !format!("{c:?}").contains("pw@"),
                 "secrets must not reach Debug output"

@@ -71,6 +71,7 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
     let shopper_link = member_sign_in(db, &url, 1).await?;
     let support_link = member_sign_in(db, &url, 2).await?;
     let service_link = sign_in_link(db, &url, field::service_member(db).await?).await?;
+    let guest_link = guest_sign_in(db, &url, &channels).await?;
     let device_code = device_code_url(db, options, &url).await?;
     let manifest = json!({
         "brand": { "name_zh": "极光电脑", "name_en": "Aurora Computing" },
@@ -92,6 +93,8 @@ pub async fn seed(db: &Db, options: &Options) -> anyhow::Result<Report> {
         "support_sign_in": support_link,
         // A member whose device has on-site cover, to book a repair.
         "service_sign_in": service_link,
+        // A customer known from the Mini Program (phone verified) who has not joined yet.
+        "guest_sign_in": guest_link,
         // The printed QR code of a device nobody has bound yet, as a phone would open it.
         "device_code_url": device_code,
         "sign_ins": sign_ins.iter().map(|(role, email)| json!({ "role": role, "email": email, "password": DEMO_PASSWORD })).collect::<Vec<_>>(),
@@ -164,6 +167,31 @@ async fn sign_in_link(
         crate::access::customers::create_link(&mut conn, &profile, 7 * DAY, crate::clock::now())
             .await?;
     Ok(json!({ "member_no": member_no, "name": name, "url": format!("{url}/me/link/{token}") }))
+}
+
+/// The demo's customer who has not joined: a carrier prefix no generated
+/// member uses, so the number is free to join with.
+const GUEST_PHONE: &str = "+8617012345678";
+const GUEST_OPEN_ID: &str = "oAuroraDemoGuest";
+
+/// A one-time storefront sign-in link (7 days) for a customer the Mini
+/// Program knows by openid and verified phone, not a member: the same
+/// profile on every run, so it joins once.
+async fn guest_sign_in(db: &Db, url: &str, channels: &Value) -> anyhow::Result<Value> {
+    use crate::audience::{domain, IdType, Identifier};
+    let mut ids = vec![Identifier::new(IdType::Phone, GUEST_PHONE)?];
+    if let Some(app_id) = channels["wechat"]["mini_program"]["app_id"].as_str() {
+        ids.push(Identifier::new(
+            IdType::OpenId(app_id.to_owned()),
+            GUEST_OPEN_ID,
+        )?);
+    }
+    let now = crate::clock::now();
+    let mut tx = db.begin().await?;
+    let profile = domain::profile_for(&mut tx, db.backend(), &ids, "demo.guest", now).await?;
+    let token = crate::access::customers::create_link(&mut tx, &profile, 7 * DAY, now).await?;
+    tx.commit().await?;
+    Ok(json!({ "phone": GUEST_PHONE, "url": format!("{url}/me/link/{token}") }))
 }
 
 /// Seeds the network, team, catalog and three years of history; returns the

@@ -36,6 +36,18 @@ impl Customer {
     }
 }
 
+/// The storefront session of a server-rendered page's `cove_customer`
+/// cookie, if it is live.
+pub async fn page_session(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<customers::CustomerSession>, Error> {
+    match CookieJar::from_headers(headers).get(CUSTOMER_COOKIE) {
+        Some(c) => customers::authenticate(&state.db, c.value()).await,
+        None => Ok(None),
+    }
+}
+
 impl FromRequestParts<AppState> for Customer {
     type Rejection = ApiError;
 

@@ -72,8 +72,12 @@ impl utoipa::Modify for SecurityAddon {
 
 /// The whole application router for `state`.
 pub fn app(state: AppState) -> Router {
+    let mut api = api::router();
+    if state.config.clock.adjustable {
+        api = api.merge(api::test_clock::router());
+    }
     let (api_router, openapi) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(api::router())
+        .merge(api)
         .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let request_id = HeaderName::from_static("x-request-id");
@@ -183,6 +187,9 @@ impl Server {
             Ok(())
         });
         tracing::info!(%addr, backend = ?state.db.backend(), "Cove is serving");
+        if state.config.clock.adjustable {
+            tracing::warn!("clock.adjustable is on: an admin can move this server's clock forward; never use it in production");
+        }
         Ok(Server {
             addr,
             state,

@@ -337,6 +337,24 @@ async fn seeds_a_consistent_brand() {
     );
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM members").await, 300);
     assert_eq!(again.manifest["counts"], report.manifest["counts"]);
+
+    // The customer who has not joined: known by phone and Mini Program
+    // openid, one profile however often the demo starts, with a fresh link.
+    let guest = &again.manifest["guest_sign_in"];
+    assert_eq!(guest["phone"], GUEST_PHONE);
+    assert_ne!(guest["url"], report.manifest["guest_sign_in"]["url"]);
+    let guest_sql = format!(
+        "SELECT COUNT(DISTINCT profile_id) FROM identities WHERE value IN ('{GUEST_PHONE}', '{GUEST_OPEN_ID}')"
+    );
+    assert_eq!(scalar(&db, &guest_sql).await, 1);
+    assert_eq!(
+        scalar(
+            &db,
+            &format!("SELECT COUNT(*) FROM members WHERE phone = '{GUEST_PHONE}'")
+        )
+        .await,
+        0
+    );
 }
 
 #[tokio::test]

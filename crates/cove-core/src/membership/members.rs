@@ -312,6 +312,18 @@ pub async fn identifiers(conn: &mut Conn, profile_id: &str) -> Result<Vec<(Strin
     .await?)
 }
 
+/// The first phone number the person's profile holds (one verified in the
+/// Mini Program, or given before): what joining uses when none is typed.
+pub async fn known_phone(conn: &mut Conn, profile_id: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT i.value FROM identities i JOIN profiles p ON p.id = i.profile_id \
+         WHERE COALESCE(p.merged_into, p.id) = $1 AND i.type = 'phone' ORDER BY i.created_at LIMIT 1",
+    )
+    .bind(profile_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 async fn by_profile(conn: &mut Conn, profile: &str) -> Result<Option<Member>> {
     Ok(sqlx::query_as::<_, Member>(&format!(
         "SELECT {COLUMNS} FROM members WHERE profile_id = $1 AND merged_into IS NULL"

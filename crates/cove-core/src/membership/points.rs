@@ -766,6 +766,18 @@ pub async fn balance(conn: &mut Conn, member_id: &str, at: Micros) -> Result<Bal
     })
 }
 
+/// When the member's next locked points unlock (their return window ends).
+pub async fn next_unlock(conn: &mut Conn, member_id: &str, at: Micros) -> Result<Option<Micros>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MIN(unlock_at) FROM points_lots \
+         WHERE member_id = $1 AND unlock_at > $2 AND expires_at > $2 AND remaining > 0",
+    )
+    .bind(member_id)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 /// One ledger row, for the member's points history.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Entry {

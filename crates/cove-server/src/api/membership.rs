@@ -334,16 +334,11 @@ async fn join(
     Json(req): Json<JoinRequest>,
 ) -> ApiResult<Json<Joined>> {
     let mut tx = state.db.begin().await?;
-    let phone = match req.phone {
+    let phone = match req.phone.filter(|p| !p.trim().is_empty()) {
         Some(p) => p,
-        None => sqlx::query_scalar(
-            "SELECT i.value FROM identities i JOIN profiles p ON p.id = i.profile_id \
-             WHERE COALESCE(p.merged_into, p.id) = $1 AND i.type = 'phone' ORDER BY i.created_at LIMIT 1",
-        )
-        .bind(&customer.profile_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::invalid("phone_required", "give a phone number to join"))?,
+        None => members::known_phone(&mut tx, &customer.profile_id)
+            .await?
+            .ok_or_else(|| Error::invalid("phone_required", "give a phone number to join"))?,
     };
     let channel = if customer.channel == "h5" {
         "h5"

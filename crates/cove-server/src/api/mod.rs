@@ -19,6 +19,7 @@ pub mod store;
 pub mod system;
 pub mod tags;
 pub mod team;
+pub mod test_clock;
 pub mod tickets;
 
 use crate::state::AppState;

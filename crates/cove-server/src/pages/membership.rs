@@ -54,6 +54,7 @@ pub struct MemberLabels {
     pub orders: &'static str,
     pub devices: &'static str,
     pub none: &'static str,
+    pub till: &'static str,
 }
 
 const ZH: MemberLabels = MemberLabels {
@@ -91,6 +92,7 @@ const ZH: MemberLabels = MemberLabels {
     orders: "订单",
     devices: "设备",
     none: "暂无",
+    till: "门店收银台",
 };
 
 const EN: MemberLabels = MemberLabels {
@@ -128,6 +130,7 @@ const EN: MemberLabels = MemberLabels {
     orders: "Orders",
     devices: "Devices",
     none: "None",
+    till: "Store till",
 };
 
 fn labels(lang: Lang) -> &'static MemberLabels {
@@ -153,6 +156,8 @@ struct MembershipPage {
     tiers: Vec<TierRow>,
     items: Vec<Item>,
     lang: Lang,
+    /// The user may record purchases at the till.
+    till: bool,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +216,7 @@ pub async fn index(
         tiers,
         items,
         lang: console.lang,
+        till: console.auth.can(Area::Membership, Access::Write),
     })
 }
 

@@ -19,9 +19,11 @@ pub mod i18n;
 pub mod icons;
 pub mod login;
 pub mod membership;
+pub mod membership_till;
 pub mod service_desk;
 pub mod service_tickets;
 pub mod store;
+pub mod store_mall;
 pub mod store_member;
 pub mod store_orders;
 pub mod store_service;
@@ -55,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/network", get(console::network))
         .route("/admin/membership", get(membership::index))
         .route("/admin/membership/members/{id}", get(membership::member))
+        .route("/admin/membership/till", get(membership_till::page))
         .route("/admin/service", get(service_desk::desk))
         .route("/admin/service/tickets", get(service_tickets::queue))
         .route("/admin/service/dispatch", get(field::board))
@@ -164,6 +167,7 @@ pub fn router() -> Router<AppState> {
         .route("/coupons", get(commerce_promotions::store_coupons))
         .route("/me", get(store_member::me))
         .route("/me/link/{token}", get(store_member::link))
+        .route("/mall", get(store_mall::page))
         .route("/cart", get(store_orders::cart_page))
         .route("/checkout", get(store_orders::checkout_page))
         .route("/pay/sandbox/{payment_id}", get(store_orders::pay_page))
@@ -311,6 +315,13 @@ impl IntoResponse for PageError {
 }
 
 /// Renders a template as an HTML response.
+/// A connection for reading, as pages take one.
+pub(crate) async fn read_conn(
+    state: &AppState,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, Error> {
+    state.db.read().acquire().await.map_err(Error::from)
+}
+
 pub fn html(t: &impl Template) -> PageResult {
     Ok(Html(t.render()?).into_response())
 }

@@ -1,13 +1,14 @@
 //! The storefront's membership pages (`/me`): the member card with tier
-//! progress, points, the rotating member code, benefits and the mall. The
+//! progress, points, the rotating member code, benefits and the mall, or
+//! the join form for a signed-in customer who is not a member yet. The
 //! customer is known by the `cove_customer` cookie, set by a one-time
 //! sign-in link (`/me/link/{token}`) a salesperson sends over WeCom — the
 //! Mini Program uses the same API with its bearer token.
 
 use super::i18n::Lang;
 use super::store::{frame, Frame, Tab};
-use super::{html, when, PageResult};
-use crate::customer::CUSTOMER_COOKIE;
+use super::{html, read_conn, when, PageResult};
+use crate::customer::{page_session, CUSTOMER_COOKIE};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -17,6 +18,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use cove_core::access::customers;
 use cove_core::clock;
 use cove_core::membership::benefits::{self, MemberBenefits};
+use cove_core::membership::earn;
 use cove_core::membership::mall::{self, Item};
 use cove_core::membership::points::{self, Balance, Entry};
 use cove_core::membership::{code, members, tiers, Member};
@@ -46,6 +48,16 @@ pub struct MeLabels {
     pub orders: &'static str,
     pub cart: &'static str,
     pub coupons: &'static str,
+    pub mall_all: &'static str,
+    pub locked_note: &'static str,
+    pub next_unlock: &'static str,
+    pub days: &'static str,
+    pub join: &'static str,
+    pub name: &'static str,
+    pub phone: &'static str,
+    pub phone_note: &'static str,
+    pub birthday: &'static str,
+    pub birthday_note: &'static str,
 }
 
 const ZH: MeLabels = MeLabels {
@@ -53,7 +65,7 @@ const ZH: MeLabels = MeLabels {
     signed_out: "登录后查看会员权益",
     signed_out_note: "请在极光电脑小程序中打开，或使用导购发给您的登录链接。",
     not_member: "加入极光会员",
-    not_member_note: "在小程序中验证手机号即可入会，立享积分与等级权益。",
+    not_member_note: "填写姓名、确认手机号即可入会，立享积分与等级权益。",
     points: "可用积分",
     unit: "积分",
     locked: "待解冻",
@@ -73,6 +85,16 @@ const ZH: MeLabels = MeLabels {
     orders: "我的订单",
     cart: "购物车",
     coupons: "优惠券",
+    mall_all: "去兑换",
+    locked_note: "购物积分在退货期结束后解冻，退货期",
+    next_unlock: "最近解冻",
+    days: "天",
+    join: "立即入会",
+    name: "姓名",
+    phone: "手机号",
+    phone_note: "默认使用您在小程序中验证的手机号",
+    birthday: "生日（选填）",
+    birthday_note: "生日月可领生日礼，填写后不可修改",
 };
 
 const EN: MeLabels = MeLabels {
@@ -80,7 +102,7 @@ const EN: MeLabels = MeLabels {
     signed_out: "Sign in to see your membership",
     signed_out_note: "Open the Aurora Mini Program, or use the sign-in link your advisor sent you.",
     not_member: "Join Aurora membership",
-    not_member_note: "Verify your phone in the Mini Program to join and start earning points.",
+    not_member_note: "Give your name and confirm your phone to join and start earning points.",
     points: "Points",
     unit: "points",
     locked: "Unlocking",
@@ -100,6 +122,16 @@ const EN: MeLabels = MeLabels {
     orders: "My orders",
     cart: "Cart",
     coupons: "Coupons",
+    mall_all: "Redeem",
+    locked_note: "Purchase points unlock when the return window ends; the window is",
+    next_unlock: "Next unlock",
+    days: "days",
+    join: "Join now",
+    name: "Name",
+    phone: "Phone",
+    phone_note: "The phone you verified in the Mini Program, unless you change it",
+    birthday: "Birthday (optional)",
+    birthday_note: "A gift in your birthday month; it cannot be changed later",
 };
 
 fn labels(lang: Lang) -> &'static MeLabels {
@@ -121,7 +153,20 @@ pub struct CardView {
     pub history: Vec<(Entry, String)>,
     pub benefits: MemberBenefits,
     pub items: Vec<Item>,
+    /// When the next locked points unlock.
+    pub next_unlock: Option<String>,
 }
+
+/// The return window purchase points stay locked through, as the page shows it.
+pub struct ReturnWindow {
+    pub days: i64,
+    pub seconds: i64,
+}
+
+const RETURN_WINDOW: ReturnWindow = ReturnWindow {
+    days: earn::RETURN_WINDOW / clock::DAY,
+    seconds: earn::RETURN_WINDOW / clock::SECOND,
+};
 
 #[derive(Template)]
 #[template(path = "store/member.html")]
@@ -131,39 +176,48 @@ struct MePage {
     /// None: signed out; Some(None): signed in, not a member.
     card: Option<Option<CardView>>,
     notice: Option<&'static str>,
+    /// The phone a customer who has not joined would join with.
+    join_phone: String,
+    csrf: String,
+    window: ReturnWindow,
 }
 
 /// `GET /me`: the member card, or how to sign in or join.
 pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let f = frame(&headers, Tab::Me, "/me");
     let m = labels(f.lang);
-    let session = match CookieJar::from_headers(&headers).get(CUSTOMER_COOKIE) {
-        Some(c) => customers::authenticate(&state.db, c.value()).await?,
-        None => None,
-    };
+    let session = page_session(&state, &headers).await?;
+    let (mut join_phone, mut csrf) = (String::new(), String::new());
     let card = match session {
         None => None,
-        Some(s) => match s.member_id {
-            None => Some(None),
-            Some(id) => Some(Some(card(&state, &id, f.lang).await?)),
-        },
+        Some(s) => {
+            csrf = s.csrf;
+            match s.member_id {
+                None => {
+                    let mut conn = read_conn(&state).await?;
+                    join_phone = members::known_phone(&mut conn, &s.profile_id)
+                        .await?
+                        .unwrap_or_default();
+                    Some(None)
+                }
+                Some(id) => Some(Some(card(&state, &id, f.lang).await?)),
+            }
+        }
     };
     html(&MePage {
         f,
         m,
         card,
         notice: None,
+        join_phone,
+        csrf,
+        window: RETURN_WINDOW,
     })
 }
 
 async fn card(state: &AppState, member_id: &str, lang: Lang) -> PageResult<CardView> {
     let now = clock::now();
-    let mut conn = state
-        .db
-        .read()
-        .acquire()
-        .await
-        .map_err(cove_core::Error::from)?;
+    let mut conn = read_conn(state).await?;
     let member = members::get(&mut conn, member_id).await?;
     let all = tiers::list(&mut conn).await?;
     let name = |t: &tiers::Tier| {
@@ -195,6 +249,9 @@ async fn card(state: &AppState, member_id: &str, lang: Lang) -> PageResult<CardV
         growth_to_next,
         progress_pct,
         balance: points::balance(&mut conn, member_id, now).await?,
+        next_unlock: points::next_unlock(&mut conn, member_id, now)
+            .await?
+            .map(when),
         code_svg: cove_core::service::qr::svg(&code)?,
         code,
         history: points::history(&mut conn, member_id, None, 10)
@@ -232,6 +289,9 @@ pub async fn link(
             m,
             card: None,
             notice: Some(m.link_expired),
+            join_phone: String::new(),
+            csrf: String::new(),
+            window: RETURN_WINDOW,
         });
     };
     let cookie = Cookie::build((CUSTOMER_COOKIE, session))

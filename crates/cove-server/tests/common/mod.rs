@@ -155,11 +155,16 @@ impl TestApp {
             &uuid::Uuid::now_v7().to_string(),
         )
         .unwrap();
+        self.profile_with(&[id]).await
+    }
+
+    /// The profile holding `ids`, created or linked as the identity graph does.
+    pub async fn profile_with(&self, ids: &[cove_core::audience::Identifier]) -> String {
         let mut tx = self.db().begin().await.unwrap();
         let profile = cove_core::audience::domain::profile_for(
             &mut tx,
             self.db().backend(),
-            &[id],
+            ids,
             "test",
             cove_core::clock::now(),
         )
