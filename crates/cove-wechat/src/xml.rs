@@ -130,6 +130,10 @@ fn parse_tree(input: &str, max_bytes: usize) -> std::result::Result<Element, Xml
                 if count > MAX_ELEMENTS {
                     return Err(XmlError::Malformed("too many elements".into()));
                 }
+                // A self-closing element is one level deeper than its parent, like any other.
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep(MAX_DEPTH));
+                }
                 let element = Element {
                     name: element_name(start.name().as_ref())?,
                     ..Element::default()
@@ -277,6 +281,23 @@ mod tests {
             parse_tree("<!DOCTYPE x [<!ENTITY a \"b\">]><xml/>", 1000),
             Err(XmlError::Doctype)
         ));
+    }
+
+    #[test]
+    fn depth_limit_counts_self_closing_elements() {
+        let nested = |levels: usize, leaf: &str| {
+            let open: String = (1..levels).map(|i| format!("<e{i}>")).collect();
+            let close: String = (1..levels).rev().map(|i| format!("</e{i}>")).collect();
+            format!("{open}{leaf}{close}")
+        };
+        assert!(parse(&nested(MAX_DEPTH, "<leaf/>")).is_ok());
+        assert!(parse(&nested(MAX_DEPTH, "<leaf></leaf>")).is_ok());
+        for leaf in ["<leaf/>", "<leaf></leaf>"] {
+            assert!(matches!(
+                parse_tree(&nested(MAX_DEPTH + 1, leaf), 10_000),
+                Err(XmlError::TooDeep(MAX_DEPTH))
+            ));
+        }
     }
 
     #[test]
