@@ -20,6 +20,12 @@ use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 
 /// Rows per multi-row statement: well under both databases' bind limits.
+///
+/// On PostgreSQL the lookups by lists of keys are sent unprepared: it would
+/// otherwise settle on a generic plan for the prepared statement, and one
+/// made while the tables were small scans every row of the indexed prefix
+/// (a source's whole event log) once they have grown. SQLite plans alike
+/// either way and keeps the prepared statements.
 const CHUNK: usize = 500;
 
 #[derive(Debug, Clone)]
@@ -144,7 +150,7 @@ impl Graph {
                  FROM identities i JOIN profiles p ON p.id = i.profile_id WHERE {}",
                 clauses.join(" OR ")
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(&sql).persistent(backend == Backend::Sqlite);
             for id in chunk {
                 q = q.bind(id.key()).bind(id.value.clone());
             }
@@ -174,7 +180,7 @@ impl Graph {
                 "SELECT id, ordinal, created_at, updated_at, first_seen_at, last_seen_at, traits, merged_into \
                  FROM profiles WHERE id IN ({list}){lock}"
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(&sql).persistent(self.backend == Backend::Sqlite);
             for id in chunk {
                 q = q.bind(id.clone());
             }
@@ -201,7 +207,7 @@ impl Graph {
                 "SELECT profile_id, type, COUNT(*) FROM identities WHERE profile_id IN ({list}) \
                  GROUP BY profile_id, type"
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(&sql).persistent(self.backend == Backend::Sqlite);
             for id in chunk {
                 q = q.bind(id.clone());
             }

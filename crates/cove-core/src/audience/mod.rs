@@ -25,7 +25,7 @@ pub use identity::{IdType, Identifier};
 pub use message::{CallType, Message};
 pub use sources::{Source, SourceKind};
 
-use crate::db::{new_id, Backend, Conn, Db, Multi};
+use crate::db::{backend_of, new_id, Backend, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -214,7 +214,10 @@ async fn stored_message_ids(
             "SELECT message_id FROM raw_events WHERE source_id = $1 AND message_id IN ({})",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(source_id);
+        // Unprepared on PostgreSQL, planned with the values (see graph::CHUNK).
+        let mut q = sqlx::query_scalar::<_, String>(&sql)
+            .persistent(backend_of(conn) == Backend::Sqlite)
+            .bind(source_id);
         for m in chunk {
             q = q.bind(&m.message_id);
         }
