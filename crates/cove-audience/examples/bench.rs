@@ -13,9 +13,9 @@
 
 mod support;
 
-use support::{median, mib, ms, Rng};
 use std::process::ExitCode;
 use std::time::Instant;
+use support::{median, mib, ms, Rng};
 
 use cove_audience::{diff, parse, sample, CmpOp, Expr, Population, RoaringBitmap, Value};
 

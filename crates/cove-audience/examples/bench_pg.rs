@@ -19,9 +19,9 @@
 
 mod support;
 
-use support::{median, mib, ms, Rng};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use support::{median, mib, ms, Rng};
 
 use cove_audience::{parse, Population, RoaringBitmap};
 use sqlx::postgres::PgConnection;

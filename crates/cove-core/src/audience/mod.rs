@@ -180,18 +180,55 @@ pub async fn lock_identifiers(conn: &mut Conn, backend: Backend, ids: &[Identifi
     lock_keys(conn, ids.iter().map(lock_key).collect()).await
 }
 
+/// Identifier locks one call may take before it locks the whole graph
+/// instead. PostgreSQL's lock table is shared by all sessions and sized for
+/// about 64 locks per connection, so a large batch cannot take one lock per
+/// identifier.
+const MAX_IDENTIFIER_LOCKS: usize = 256;
+
+/// Every resolver takes the graph lock: shared beside its identifier locks,
+/// or exclusive alone ([`lock_graph`]) when it would need too many of them.
+const GRAPH_LOCK: i64 = 0x636f_7665_6772_6170;
+
+/// Locks the whole identity graph for the rest of the transaction on
+/// PostgreSQL: no other resolver runs beside it, and later identifier locks
+/// in the same transaction are skipped. For work that names very many
+/// people at once, e.g. a member import.
+pub async fn lock_graph(conn: &mut Conn, backend: Backend) -> Result<()> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1), \
+         set_config('cove.graph_locked', 'on', true)) AS l",
+    )
+    .bind(GRAPH_LOCK)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn lock_keys(conn: &mut Conn, mut keys: Vec<i64>) -> Result<()> {
     keys.sort_unstable();
     keys.dedup();
-    for chunk in keys.chunks(1000) {
-        let values: Vec<String> = chunk.iter().map(|k| format!("({k})")).collect();
-        // The keys are integers computed here, never client text.
-        let sql = format!(
-            "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS t(k) ORDER BY k) AS s",
-            values.join(", ")
-        );
-        sqlx::query(&sql).fetch_one(&mut *conn).await?;
+    if keys.len() > MAX_IDENTIFIER_LOCKS {
+        return lock_graph(conn, Backend::Postgres).await;
     }
+    // The graph lock (shared) first, then the identifiers in key order; none
+    // when this transaction already holds the whole graph.
+    let values: Vec<String> = std::iter::once(GRAPH_LOCK)
+        .chain(keys)
+        .map(|k| format!("({k})"))
+        .collect();
+    // The keys are integers computed here, never client text.
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT CASE WHEN k = {GRAPH_LOCK} THEN pg_advisory_xact_lock_shared(k) \
+         ELSE pg_advisory_xact_lock(k) END FROM (VALUES {}) AS t(k) \
+         WHERE COALESCE(current_setting('cove.graph_locked', true), '') <> 'on' \
+         ORDER BY k = {GRAPH_LOCK} DESC, k) AS s",
+        values.join(", ")
+    );
+    sqlx::query(&sql).fetch_one(&mut *conn).await?;
     Ok(())
 }
 

@@ -77,11 +77,14 @@ pub async fn import(
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(csv_text.as_bytes());
-    let tier_codes: Vec<String> = tiers::list(conn)
-        .await?
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
+    let all_tiers = tiers::list(conn).await?;
+    let tier_codes: Vec<String> = all_tiers.iter().map(|t| t.code.clone()).collect();
+    let rank = |code: &str| {
+        all_tiers
+            .iter()
+            .find(|t| t.code == code)
+            .map_or(0, |t| t.rank)
+    };
     let mut report = ImportReport::default();
     let mut checked = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -122,6 +125,9 @@ pub async fn import(
     if !report.errors.is_empty() {
         return Ok(report);
     }
+    // One lock for the whole file: a lock per card and phone would overflow
+    // PostgreSQL's lock table.
+    crate::audience::lock_graph(conn, backend).await?;
     for c in checked {
         let known: Option<String> = sqlx::query_scalar(
             "SELECT profile_id FROM identities WHERE type = 'member_card' AND value = $1",
@@ -162,8 +168,6 @@ pub async fn import(
             report.linked += 1;
         }
         let id = joined.member.id;
-        let all = tiers::list(conn).await?;
-        let rank = |code: &str| all.iter().find(|t| t.code == code).map_or(0, |t| t.rank);
         let tier = if c.row.tier.is_empty() {
             "regular"
         } else {

@@ -200,3 +200,47 @@ async fn importing_offline_members_twice_changes_nothing() {
         before
     );
 }
+
+/// More people than PostgreSQL's shared lock table could hold one lock for
+/// each (about 64 per connection): the import locks the graph once instead.
+#[tokio::test]
+async fn a_file_of_thousands_of_members_imports_in_one_go_and_again_changes_nothing() {
+    let (app, _db) = TestApp::spawn().await;
+    let manager = app.user("membership_manager", None).await;
+    let rows = 4_000;
+    let mut csv = String::from("card_no,name,phone,tier,points\n");
+    for i in 0..rows {
+        csv.push_str(&format!("AURB{i:07},会员{i},1375{i:07},,10\n"));
+    }
+    let post = |body: String| {
+        manager
+            .client
+            .post(app.url("/api/v1/members/import"))
+            .header("x-csrf-token", &manager.csrf)
+            .header("content-type", "text/csv")
+            .body(body)
+            // One transaction of 4,000 members takes a while in a debug build.
+            .timeout(std::time::Duration::from_secs(600))
+            .send()
+    };
+    let first = post(csv.clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["created"], rows, "{first}");
+    let state = || async {
+        (
+            count(app.db(), "SELECT COUNT(*) FROM members").await,
+            count(app.db(), "SELECT COUNT(*) FROM identities").await,
+            count(
+                app.db(),
+                "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM points_ledger",
+            )
+            .await,
+        )
+    };
+    let after_first = state().await;
+    assert_eq!(after_first.0, rows as i64);
+    let second: Value = post(csv).await.unwrap().json().await.unwrap();
+    assert_eq!(second["unchanged"], rows, "{second}");
+    assert_eq!(state().await, after_first, "a re-import changes nothing");
+}
