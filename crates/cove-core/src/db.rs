@@ -179,6 +179,19 @@ pub(crate) fn bind_error(e: sqlx::error::BoxDynError) -> Error {
 
 /// PostgreSQL gets numbered placeholders; SQLite anonymous ones, which it
 /// binds in order without looking names up (much faster in long statements).
+/// `$from, $from+1, …` for `n` values: a list for `IN (…)` that both
+/// databases bind by position.
+pub(crate) fn numbered(from: usize, n: usize) -> String {
+    let mut sql = String::new();
+    for i in from..from + n {
+        if i > from {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "${i}");
+    }
+    sql
+}
+
 pub(crate) fn push_placeholder(backend: Backend, sql: &mut String, n: usize) {
     match backend {
         Backend::Postgres => {

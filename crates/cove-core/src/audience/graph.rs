@@ -13,7 +13,7 @@
 use super::identity::{IdType, Identifier};
 use super::resolve::{merge_traits, plan, Match, Origin, ProfileFacts, Target};
 use crate::clock::Micros;
-use crate::db::{new_id, push_placeholder, Backend, Conn, Multi};
+use crate::db::{new_id, numbered, Backend, Conn, Multi};
 use crate::error::Result;
 use serde_json::Value;
 use sqlx::Row;
@@ -81,18 +81,6 @@ pub struct Graph {
     conflicts: Vec<(ConflictKey, ConflictRecord)>,
 }
 
-/// Placeholders `$from, …` for `n` values.
-fn placeholders(backend: Backend, from: usize, n: usize) -> String {
-    let mut sql = String::new();
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        push_placeholder(backend, &mut sql, from + i);
-    }
-    sql
-}
-
 /// The identifiers an event resolves with: its own, then an alias's
 /// `previous_id` as a user id and as an anonymous id.
 pub fn candidates(ids: &[Identifier], previous_id: Option<&str>) -> Vec<Identifier> {
@@ -140,9 +128,9 @@ impl Graph {
             let mut clauses = Vec::with_capacity(chunk.len());
             for i in 0..chunk.len() {
                 clauses.push(format!(
-                    "(i.type = {} AND i.value = {})",
-                    placeholders(backend, 2 * i + 1, 1),
-                    placeholders(backend, 2 * i + 2, 1)
+                    "(i.type = ${} AND i.value = ${})",
+                    2 * i + 1,
+                    2 * i + 2
                 ));
             }
             let sql = format!(
@@ -175,7 +163,7 @@ impl Graph {
             Backend::Sqlite => "",
         };
         for chunk in ids.chunks(CHUNK) {
-            let list = placeholders(self.backend, 1, chunk.len());
+            let list = numbered(1, chunk.len());
             let sql = format!(
                 "SELECT id, ordinal, created_at, updated_at, first_seen_at, last_seen_at, traits, merged_into \
                  FROM profiles WHERE id IN ({list}){lock}"

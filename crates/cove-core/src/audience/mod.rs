@@ -25,7 +25,7 @@ pub use identity::{IdType, Identifier};
 pub use message::{CallType, Message};
 pub use sources::{Source, SourceKind};
 
-use crate::db::{backend_of, new_id, Backend, Conn, Db, Multi};
+use crate::db::{backend_of, new_id, numbered, Backend, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -246,10 +246,9 @@ async fn stored_message_ids(
 ) -> Result<HashSet<String>> {
     let mut known = HashSet::new();
     for chunk in messages.chunks(500) {
-        let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT message_id FROM raw_events WHERE source_id = $1 AND message_id IN ({})",
-            placeholders.join(", ")
+            numbered(2, chunk.len())
         );
         // Unprepared on PostgreSQL, planned with the values (see graph::CHUNK).
         let mut q = sqlx::query_scalar::<_, String>(&sql)

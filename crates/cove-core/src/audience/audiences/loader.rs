@@ -12,7 +12,7 @@
 //! [`Cache::FULL_EVERY`] as the fallback for anything a watermark can miss.
 
 use crate::clock::{self, Micros};
-use crate::db::{Conn, Db};
+use crate::db::{numbered, Conn, Db};
 use crate::error::Result;
 use cove_audience::{Engine, Population, RoaringBitmap};
 use serde_json::Value;
@@ -225,10 +225,7 @@ async fn changes(conn: &mut Conn, state: &mut Loaded) -> Result<Changes> {
 
 /// Traits and tags of surviving profiles `ids` (tags of profiles merged into them included).
 async fn reload(conn: &mut Conn, ids: &[String]) -> Result<Vec<Reloaded>> {
-    let list = (1..=ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = numbered(1, ids.len());
     let sql = format!(
         "SELECT id, ordinal, traits, computed FROM profiles WHERE merged_into IS NULL AND id IN ({list})"
     );

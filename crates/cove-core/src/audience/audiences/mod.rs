@@ -15,7 +15,7 @@ pub use loader::Cache;
 use crate::audience::domain::{emit, DomainEvent};
 use crate::audit::{self, Actor};
 use crate::clock::{self, Micros};
-use crate::db::{backend_of, new_id, Conn, Db, Multi};
+use crate::db::{backend_of, new_id, numbered, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobCtx, NewJob};
 use cove_audience::{Engine, Expr, IssueKind, Population, RoaringBitmap};
@@ -385,15 +385,10 @@ pub async fn recompute(
             .await?;
     }
     for chunk in exited.chunks(WRITE_CHUNK) {
-        let mut sql =
-            String::from("DELETE FROM audience_members WHERE audience_id = $1 AND profile_id IN (");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", i + 2));
-        }
-        sql.push(')');
+        let sql = format!(
+            "DELETE FROM audience_members WHERE audience_id = $1 AND profile_id IN ({})",
+            numbered(2, chunk.len())
+        );
         let mut q = sqlx::query(&sql).bind(id);
         for (profile, _) in chunk {
             q = q.bind(profile);

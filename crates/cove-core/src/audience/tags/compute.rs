@@ -21,7 +21,7 @@ use super::{get_by_id, TagKind};
 use crate::audience::domain::{emit, DomainEvent};
 use crate::audience::CallType;
 use crate::clock::{self, Micros, SECOND};
-use crate::db::{Backend, Conn, Db, Multi};
+use crate::db::{numbered, Backend, Conn, Db, Multi};
 use crate::error::Result;
 use crate::jobs::{self, JobCtx, NewJob};
 use serde_json::json;
@@ -241,10 +241,7 @@ async fn delete_rule_members(
 ) -> Result<Vec<String>> {
     let mut removed = Vec::with_capacity(profiles.len());
     for chunk in profiles.chunks(WRITE_CHUNK) {
-        let list = (2..chunk.len() + 2)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = numbered(2, chunk.len());
         let sql = format!(
             "DELETE FROM profile_tags WHERE tag_id = $1 AND origin = 'rule' AND profile_id IN ({list}) \
              RETURNING profile_id"
