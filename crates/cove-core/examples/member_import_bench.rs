@@ -1,6 +1,6 @@
 //! Offline member import: `membership::import` (every row checked first,
 //! then each card joined through the identity graph with its tier and
-//! opening points) on a generated file, then the same file again, which must
+//! opening points, in committed chunks) on a generated file, then the same file again, which must
 //! change nothing. Beside it, a baseline in the same run: the same number of
 //! rows written with one plain INSERT each in one transaction.
 //!
@@ -96,9 +96,7 @@ async fn run(label: &str, url: &str, csv: &str, rows: usize) -> anyhow::Result<(
     let mut passes = Vec::new();
     for pass in 1..=2 {
         let start = Instant::now();
-        let mut tx = db.begin().await?;
-        let report = import(&mut tx, db.backend(), csv, clock::now()).await?;
-        tx.commit().await?;
+        let report = import(&db, csv, clock::now()).await?;
         let secs = start.elapsed().as_secs_f64();
         anyhow::ensure!(
             report.errors.is_empty(),

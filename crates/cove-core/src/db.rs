@@ -161,6 +161,21 @@ impl Db {
 
 /// A new time-ordered id (UUIDv7) as stored in the database.
 /// The backend a connection talks to (for SQL that differs, such as row locks).
+/// A PostgreSQL deadlock or serialization failure: the transaction was
+/// aborted only because another ran beside it, and may simply be retried.
+pub fn is_retryable(e: &crate::error::Error) -> bool {
+    let crate::error::Error::Internal(cause) = e else {
+        return false;
+    };
+    cause
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| match e {
+            sqlx::Error::Database(d) => d.code(),
+            _ => None,
+        })
+        .is_some_and(|c| c == "40P01" || c == "40001")
+}
+
 pub fn backend_of(conn: &Conn) -> Backend {
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
         Backend::Sqlite

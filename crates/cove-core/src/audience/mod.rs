@@ -25,7 +25,7 @@ pub use identity::{IdType, Identifier};
 pub use message::{CallType, Message};
 pub use sources::{Source, SourceKind};
 
-use crate::db::{backend_of, new_id, numbered, Backend, Conn, Db, Multi};
+use crate::db::{backend_of, is_retryable, new_id, numbered, Backend, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -75,19 +75,6 @@ pub async fn ingest(db: &Db, source_id: &str, messages: &[Message]) -> Result<In
             other => return other,
         }
     }
-}
-
-fn is_retryable(e: &Error) -> bool {
-    let Error::Internal(cause) = e else {
-        return false;
-    };
-    cause
-        .downcast_ref::<sqlx::Error>()
-        .and_then(|e| match e {
-            sqlx::Error::Database(d) => d.code(),
-            _ => None,
-        })
-        .is_some_and(|c| c == "40P01" || c == "40001")
 }
 
 async fn ingest_once(

@@ -10,15 +10,24 @@
 //! card already imported (or already a member) is left as it is, so
 //! importing the same file twice changes nothing and grants no welcome
 //! points or opening balance twice.
+//!
+//! A checked file is written in chunks, each committed on its own, so a
+//! large file holds its identity locks briefly and never stalls event
+//! ingestion. A row the checks cannot foresee being refused (its phone
+//! belongs to another registered customer) is listed and the rest land; an
+//! import cut off partway is completed by importing the same file again.
 
 use super::points::{self, Award};
+use super::tiers::Tier;
 use super::{earn, members, tiers, NewMember};
 use crate::audience::domain::profile_for;
 use crate::audience::{IdType, Identifier};
 use crate::clock::Micros;
-use crate::db::{Backend, Conn};
+use crate::db::{self, is_retryable, Backend, Conn, Db};
 use crate::error::{Error, Result};
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -53,10 +62,13 @@ pub struct ImportReport {
     pub linked: usize,
     /// Cards already known: left unchanged.
     pub unchanged: usize,
+    /// Refused rows. From the checks, nothing was written; otherwise these
+    /// rows were refused while writing and every other row landed.
     pub errors: Vec<RowError>,
 }
 
 struct Checked {
+    line: usize,
     card: Identifier,
     phone: Identifier,
     row: Row,
@@ -65,29 +77,65 @@ struct Checked {
 }
 
 const MAX_ROWS: usize = 100_000;
+/// Rows per transaction: about two identifier locks each, well inside
+/// PostgreSQL's shared lock table, and a second or so of locking at most.
+const CHUNK: usize = 200;
 
-/// Imports `csv` in the caller's transaction. With errors, nothing is written
-/// and the report lists them (the caller rolls back).
-pub async fn import(
-    conn: &mut Conn,
-    backend: Backend,
+/// Checks `csv`, then writes it chunk by chunk. With errors from the checks,
+/// nothing is written and the report lists them.
+pub async fn import(db: &Db, csv_text: &str, at: Micros) -> Result<ImportReport> {
+    let mut conn = db.read().acquire().await?;
+    let all_tiers = tiers::list(&mut conn).await?;
+    let stores: HashMap<String, String> =
+        sqlx::query_as::<_, (String, String)>("SELECT code, id FROM stores")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    drop(conn);
+    let (checked, errors) = check_file(csv_text, &all_tiers, &stores)?;
+    if !errors.is_empty() {
+        return Ok(ImportReport {
+            errors,
+            ..ImportReport::default()
+        });
+    }
+    // The round trips dominate on PostgreSQL, so two chunks are written at
+    // once there; SQLite has one writer.
+    let writers = match db.backend() {
+        Backend::Postgres => 2,
+        Backend::Sqlite => 1,
+    };
+    let writes: Vec<_> = checked
+        .chunks(CHUNK)
+        .map(|chunk| write_chunk(db, chunk, &all_tiers, at))
+        .collect();
+    let mut report = futures_util::stream::iter(writes)
+        .buffer_unordered(writers)
+        .try_fold(ImportReport::default(), |mut total, part| async move {
+            total.created += part.created;
+            total.linked += part.linked;
+            total.unchanged += part.unchanged;
+            total.errors.extend(part.errors);
+            Ok(total)
+        })
+        .await?;
+    report.errors.sort_by_key(|e| e.line);
+    Ok(report)
+}
+
+fn check_file(
     csv_text: &str,
-    at: Micros,
-) -> Result<ImportReport> {
+    all_tiers: &[Tier],
+    stores: &HashMap<String, String>,
+) -> Result<(Vec<Checked>, Vec<RowError>)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(csv_text.as_bytes());
-    let all_tiers = tiers::list(conn).await?;
     let tier_codes: Vec<String> = all_tiers.iter().map(|t| t.code.clone()).collect();
-    let rank = |code: &str| {
-        all_tiers
-            .iter()
-            .find(|t| t.code == code)
-            .map_or(0, |t| t.rank)
-    };
-    let mut report = ImportReport::default();
+    let mut errors = Vec::new();
     let mut checked = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for (i, record) in reader.deserialize::<Row>().enumerate() {
         let line = i + 2;
         if i >= MAX_ROWS {
@@ -96,106 +144,171 @@ pub async fn import(
                 format!("import at most {MAX_ROWS} rows per file"),
             ));
         }
-        let fail = |e: Error| RowError {
-            line,
-            code: e.code().into_owned(),
-            message: e.to_string(),
-        };
-        let row = match record {
-            Ok(r) => r,
-            Err(e) => {
-                report.errors.push(RowError {
-                    line,
-                    code: "invalid_row".into(),
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
-        match check(conn, row, &tier_codes).await {
-            Ok(c) if !seen.insert(c.card.value.clone()) => report.errors.push(RowError {
+        let checked_row = record
+            .map_err(|e| Error::invalid("invalid_row", e.to_string()))
+            .and_then(|row| check(line, row, &tier_codes, stores));
+        match checked_row {
+            Ok(c) if !seen.insert(c.card.value.clone()) => errors.push(RowError {
                 line,
                 code: "duplicate_card".into(),
                 message: format!("card {} appears twice in the file", c.card.value),
             }),
             Ok(c) => checked.push(c),
-            Err(e) => report.errors.push(fail(e)),
+            Err(e) => errors.push(row_error(line, &e)),
         }
     }
-    if !report.errors.is_empty() {
-        return Ok(report);
-    }
-    // One lock for the whole file: a lock per card and phone would overflow
-    // PostgreSQL's lock table.
-    crate::audience::lock_graph(conn, backend).await?;
-    for c in checked {
-        let known: Option<String> = sqlx::query_scalar(
-            "SELECT profile_id FROM identities WHERE type = 'member_card' AND value = $1",
-        )
-        .bind(&c.card.value)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if known.is_some() {
-            report.unchanged += 1;
-            continue;
-        }
-        let key = format!("member.import:{}", c.card.value);
-        let profile =
-            profile_for(conn, backend, &[c.card.clone(), c.phone.clone()], &key, at).await?;
-        let new = NewMember {
-            name: c.row.name.clone(),
-            phone: c.phone.value.clone(),
-            channel: "import".into(),
-            store_id: c.store_id.clone(),
-            staff_id: None,
-            birthday: c.row.birthday.clone().filter(|b| !b.is_empty()),
-        };
-        let joined = members::join_with_card(
-            conn,
-            backend,
-            &profile,
-            &new,
-            Some(&c.card.value),
-            c.joined_at,
-            at,
-        )
-        .await?;
-        // The phone may already be a member's (joined online): the card then
-        // links to that member, who gets the card's points and, if higher, its tier.
-        if joined.created {
-            report.created += 1;
-        } else {
-            report.linked += 1;
-        }
-        let id = joined.member.id;
-        let tier = if c.row.tier.is_empty() {
-            "regular"
-        } else {
-            c.row.tier.as_str()
-        };
-        if rank(tier) > rank(&joined.member.tier) {
-            tiers::change(conn, &id, &joined.member.tier, tier, "import", at).await?;
-        }
-        if let Some(opening) = c.row.points.filter(|p| *p > 0) {
-            let award_key = format!("import:{}", c.card.value);
-            let award = Award {
-                member_id: &id,
-                amount: opening,
-                source: "import",
-                key: &award_key,
-                reference: Some(&award_key),
-                reason: Some("opening balance"),
-                unlock_at: at,
-                expires_at: earn::expiry_for(at),
-                at,
-            };
-            points::award(conn, backend, &award).await?;
-        }
-    }
-    Ok(report)
+    Ok((checked, errors))
 }
 
-async fn check(conn: &mut Conn, row: Row, tier_codes: &[String]) -> Result<Checked> {
+fn row_error(line: usize, e: &Error) -> RowError {
+    RowError {
+        line,
+        code: e.code().into_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Writes one chunk in its own transaction. A row refused by the domain
+/// rolls the chunk back and it is written again without that row; a
+/// deadlock with another writer (two rows sharing a phone) retries it.
+async fn write_chunk(
+    db: &Db,
+    chunk: &[Checked],
+    all_tiers: &[Tier],
+    at: Micros,
+) -> Result<ImportReport> {
+    let mut refused: Vec<RowError> = Vec::new();
+    let mut deadlocks = 0;
+    'attempt: loop {
+        let mut tx = db.begin().await?;
+        let known = known_cards(&mut tx, chunk).await?;
+        let mut report = ImportReport::default();
+        for c in chunk {
+            if refused.iter().any(|e| e.line == c.line) {
+                continue;
+            }
+            if known.contains(&c.card.value) {
+                report.unchanged += 1;
+                continue;
+            }
+            match write_row(&mut tx, db.backend(), c, all_tiers, at).await {
+                Ok(true) => report.created += 1,
+                Ok(false) => report.linked += 1,
+                Err(e) if is_retryable(&e) && deadlocks < 5 => {
+                    deadlocks += 1;
+                    tx.rollback().await?;
+                    continue 'attempt;
+                }
+                Err(e @ (Error::Invalid { .. } | Error::Conflict { .. })) => {
+                    tx.rollback().await?;
+                    refused.push(row_error(c.line, &e));
+                    continue 'attempt;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        tx.commit().await?;
+        report.errors = refused;
+        return Ok(report);
+    }
+}
+
+async fn known_cards(conn: &mut Conn, chunk: &[Checked]) -> Result<HashSet<String>> {
+    let sql = format!(
+        "SELECT value FROM identities WHERE type = 'member_card' AND value IN ({})",
+        db::numbered(1, chunk.len())
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    for c in chunk {
+        query = query.bind(&c.card.value);
+    }
+    // Planned with its values: a generic plan for a list can scan.
+    let backend = db::backend_of(conn);
+    Ok(query
+        .persistent(backend == Backend::Sqlite)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Joins one card; true when a member was created, false when the card
+/// linked to the member who already held its phone.
+async fn write_row(
+    conn: &mut Conn,
+    backend: Backend,
+    c: &Checked,
+    all_tiers: &[Tier],
+    at: Micros,
+) -> Result<bool> {
+    let rank = |code: &str| {
+        all_tiers
+            .iter()
+            .find(|t| t.code == code)
+            .map_or(0, |t| t.rank)
+    };
+    // The phone may already be a member's (joined online): the card then
+    // links to that member, who gets the card's points and, if higher, its tier.
+    let (member, created) = match members::link_card(conn, backend, &c.phone, &c.card, at).await? {
+        Some(member) => (member, false),
+        None => {
+            let key = format!("member.import:{}", c.card.value);
+            let ids = [c.card.clone(), c.phone.clone()];
+            let profile = profile_for(conn, backend, &ids, &key, at).await?;
+            let new = NewMember {
+                name: c.row.name.clone(),
+                phone: c.phone.value.clone(),
+                channel: "import".into(),
+                store_id: c.store_id.clone(),
+                staff_id: None,
+                birthday: c.row.birthday.clone().filter(|b| !b.is_empty()),
+            };
+            let joined = members::join_with_card(
+                conn,
+                backend,
+                &profile,
+                &new,
+                Some(&c.card.value),
+                c.joined_at,
+                at,
+            )
+            .await?;
+            (joined.member, joined.created)
+        }
+    };
+    let id = member.id;
+    let tier = if c.row.tier.is_empty() {
+        "regular"
+    } else {
+        c.row.tier.as_str()
+    };
+    if rank(tier) > rank(&member.tier) {
+        tiers::change(conn, &id, &member.tier, tier, "import", at).await?;
+    }
+    if let Some(opening) = c.row.points.filter(|p| *p > 0) {
+        let award_key = format!("import:{}", c.card.value);
+        let award = Award {
+            member_id: &id,
+            amount: opening,
+            source: "import",
+            key: &award_key,
+            reference: Some(&award_key),
+            reason: Some("opening balance"),
+            unlock_at: at,
+            expires_at: earn::expiry_for(at),
+            at,
+        };
+        points::award(conn, backend, &award).await?;
+    }
+    Ok(created)
+}
+
+fn check(
+    line: usize,
+    row: Row,
+    tier_codes: &[String],
+    stores: &HashMap<String, String>,
+) -> Result<Checked> {
     let card = Identifier::new(IdType::MemberCard, &row.card_no.to_uppercase())?;
     if card.value.len() > 32 || !card.value.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(Error::invalid(
@@ -243,17 +356,12 @@ async fn check(conn: &mut Conn, row: Row, tier_codes: &[String]) -> Result<Check
     };
     let store_id = match row.store_code.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(code) => Some(
-            sqlx::query_scalar::<_, String>("SELECT id FROM stores WHERE code = $1")
-                .bind(code)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(|| {
-                    Error::invalid("unknown_store", format!("no store has the code '{code}'"))
-                })?,
-        ),
+        Some(code) => Some(stores.get(code).cloned().ok_or_else(|| {
+            Error::invalid("unknown_store", format!("no store has the code '{code}'"))
+        })?),
     };
     Ok(Checked {
+        line,
         card,
         phone,
         row,

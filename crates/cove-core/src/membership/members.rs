@@ -198,6 +198,41 @@ pub async fn join_with_card(
     })
 }
 
+/// Links another card to the member who holds `phone`, if one does: the
+/// same person's old offline card, say, found by staff in an import. The
+/// card becomes an identity of the member's profile (a profile holds one
+/// card by the graph's own rules, so this link is an explicit act, like a
+/// merge). Returns the member, or `None` when no member holds the phone.
+pub async fn link_card(
+    conn: &mut Conn,
+    backend: Backend,
+    phone: &Identifier,
+    card: &Identifier,
+    at: Micros,
+) -> Result<Option<Member>> {
+    crate::audience::lock_identifiers(conn, backend, &[phone.clone(), card.clone()]).await?;
+    let Some(owner) = identity_owner(conn, phone).await? else {
+        return Ok(None);
+    };
+    let Some(member) = by_profile(conn, &owner).await? else {
+        return Ok(None);
+    };
+    attach(conn, &owner, std::slice::from_ref(card), at).await?;
+    let props = json!({ "member_id": member.id, "card_no": card.value });
+    emit(
+        conn,
+        &DomainEvent::new(
+            "member.card_linked",
+            owner,
+            format!("member.card_linked:{}", card.value),
+            props,
+            at,
+        ),
+    )
+    .await?;
+    Ok(Some(member))
+}
+
 /// What a member may change about themselves.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ProfileEdit {
@@ -293,7 +328,9 @@ pub async fn find(conn: &mut Conn, query: &str) -> Result<Vec<Member>> {
         .map(|p| p.value)
         .unwrap_or_default();
     Ok(sqlx::query_as::<_, Member>(&format!(
-        "SELECT {COLUMNS} FROM members WHERE member_no = $1 OR id = $1 OR phone = $2 OR phone = $1 LIMIT 20"
+        "SELECT {COLUMNS} FROM members WHERE member_no = $1 OR id = $1 OR phone = $2 OR phone = $1 \
+         OR profile_id IN (SELECT COALESCE(p.merged_into, p.id) FROM identities i \
+         JOIN profiles p ON p.id = i.profile_id WHERE i.type = 'member_card' AND i.value = $1) LIMIT 20"
     ))
     .bind(q.to_uppercase())
     .bind(phone)

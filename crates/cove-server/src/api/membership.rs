@@ -223,7 +223,10 @@ async fn merge_members(
 
 /// Imports offline members from CSV (`card_no,name,phone,tier,points,joined_on,birthday,store_code`).
 /// All rows are checked first: with any error, nothing is imported and the
-/// report lists the errors (status 422). Re-importing changes nothing.
+/// report lists the errors (status 422). A checked file is written in
+/// committed chunks; a row refused while writing (its phone belongs to
+/// another registered customer) is listed (status 422) and the rest land.
+/// Re-importing changes nothing, and completes an import that was cut off.
 #[utoipa::path(post, path = "/api/v1/members/import", tag = "membership", request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 422, body = ImportReport)))]
 async fn import_members(
@@ -232,15 +235,18 @@ async fn import_members(
     body: String,
 ) -> ApiResult<(axum::http::StatusCode, Json<ImportReport>)> {
     auth.require(Area::Membership, Access::Write)?;
-    let mut tx = state.db.begin().await?;
-    let report = import::import(&mut tx, state.db.backend(), &body, clock::now()).await?;
-    if !report.errors.is_empty() {
-        tx.rollback().await?;
-        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, Json(report)));
+    let report = import::import(&state.db, &body, clock::now()).await?;
+    if report.created + report.linked > 0 {
+        let mut tx = state.db.begin().await?;
+        audit::record(&mut tx, &auth.actor(), "member.import", "member", None, json!({ "created": report.created, "linked": report.linked, "unchanged": report.unchanged, "refused": report.errors.len() })).await?;
+        tx.commit().await?;
     }
-    audit::record(&mut tx, &auth.actor(), "member.import", "member", None, json!({ "created": report.created, "linked": report.linked, "unchanged": report.unchanged })).await?;
-    tx.commit().await?;
-    Ok((axum::http::StatusCode::OK, Json(report)))
+    let status = if report.errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(report)))
 }
 
 #[utoipa::path(get, path = "/api/v1/members/{id}/benefits", tag = "membership", responses((status = 200, body = MemberBenefits)))]
