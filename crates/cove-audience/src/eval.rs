@@ -160,10 +160,12 @@ impl Population {
     ///
     /// 1. operands that are stored bitmaps or cheap combinations of them (tags, string
     ///    equality, `IS SET`) are intersected first, smallest first;
-    /// 2. operands involving numeric comparisons are then evaluated only within what step 1
-    ///    left, so a range on a trait costs in proportion to the candidates;
-    /// 3. `NOT x` operands are subtracted (never complemented against the universe);
-    /// 4. work stops as soon as the result is empty.
+    /// 2. cheap `NOT x` operands are subtracted next (never complemented against the universe),
+    ///    so that the numeric walks below see fewer candidates;
+    /// 3. operands involving numeric comparisons are then evaluated only within what is left, so
+    ///    a range on a trait costs in proportion to the candidates;
+    /// 4. the remaining `NOT x` operands are subtracted;
+    /// 5. work stops as soon as the result is empty.
     fn eval_and<'a>(
         &'a self,
         items: &[Expr],
@@ -173,6 +175,8 @@ impl Population {
             items.iter().partition(|e| matches!(e, Expr::Not(_)));
         let (cheap, costly): (Vec<&Expr>, Vec<&Expr>) =
             positive.into_iter().partition(|e| is_cheap(e));
+        let (cheap_negative, costly_negative): (Vec<&Expr>, Vec<&Expr>) =
+            negative.into_iter().partition(|e| is_cheap(e));
         let mut parts: Vec<Cow<'a, RoaringBitmap>> =
             cheap.iter().map(|e| self.eval(e, within)).collect();
         parts.sort_by_key(|p| p.len());
@@ -185,7 +189,11 @@ impl Population {
                 None => Cow::Borrowed(&self.universe),
             },
         };
-        if parts.len() == 0 && costly.len() == 0 && negative.is_empty() {
+        if parts.len() == 0
+            && costly.len() == 0
+            && cheap_negative.is_empty()
+            && costly_negative.is_empty()
+        {
             return first;
         }
         let mut acc = match parts.next() {
@@ -198,6 +206,7 @@ impl Population {
             }
             acc &= part.as_ref();
         }
+        self.subtract(&mut acc, &cheap_negative);
         for expr in costly {
             if acc.is_empty() {
                 return Cow::Owned(acc);
@@ -205,16 +214,21 @@ impl Population {
             let part = self.eval(expr, Some(&acc));
             acc &= part.as_ref();
         }
+        self.subtract(&mut acc, &costly_negative);
+        Cow::Owned(acc)
+    }
+
+    /// Removes from `acc` the profiles matching the inner expression of each `NOT` in `negative`.
+    fn subtract(&self, acc: &mut RoaringBitmap, negative: &[&Expr]) {
         for expr in negative {
             if acc.is_empty() {
-                break;
+                return;
             }
             if let Expr::Not(inner) = expr {
-                let part = self.eval(inner, Some(&acc));
-                acc -= part.as_ref();
+                let part = self.eval(inner, Some(acc));
+                *acc -= part.as_ref();
             }
         }
-        Cow::Owned(acc)
     }
 }
 
@@ -309,6 +323,35 @@ mod tests {
         );
         assert_eq!(ordinals(&p, "trait:city = 5"), Vec::<u32>::new());
         assert_eq!(ordinals(&p, "trait:spend = \"5\""), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn and_mixes_numeric_ranges_with_cheap_and_costly_negations() {
+        let p = population();
+        // Cheap NOTs are subtracted before the range is walked, costly ones after.
+        assert_eq!(
+            ordinals(
+                &p,
+                "trait:spend BETWEEN 100000 AND 800000 AND NOT tag:churn \
+                 AND NOT trait:spend = 200000 AND tag:laptop"
+            ),
+            [1]
+        );
+        // Without a cheap positive operand the first range starts from everybody.
+        assert_eq!(
+            ordinals(
+                &p,
+                "trait:spend >= 300000 AND NOT tag:churn AND NOT trait:spend > 800000"
+            ),
+            [6, 7, 8]
+        );
+        assert_eq!(
+            ordinals(
+                &p,
+                "NOT tag:churn AND NOT trait:city IS SET AND trait:spend < 700000"
+            ),
+            [6]
+        );
     }
 
     #[test]

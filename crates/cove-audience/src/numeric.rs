@@ -5,12 +5,19 @@
 //! unsorted by ordinal) into a bitmap, which costs a sort of up to half the population per query
 //! (≈40 ms for 5 M ordinals), and every single-profile update shifts the array. A bit-sliced
 //! index stores one bitmap per bit of the value (slice `i` = profiles whose bit `i` is 1); any of
-//! `=`, `!=`, `<`, `<=`, `>`, `>=` is answered with two bitmap operations per bit (O'Neil &
-//! Quass's algorithm), producing the result already in bitmap form, and an update touches only
-//! the slices whose bit changed. Values are stored with their sign bit flipped so that unsigned
-//! bit order equals signed numeric order; slices that are empty or equal to the "has a value"
-//! bitmap (all values share that bit) are skipped in O(1), so only the bits that actually vary
-//! across the population cost anything. Memory is about one bit per profile per varying bit.
+//! `=`, `!=`, `<`, `<=`, `>`, `>=`, `BETWEEN` is answered by a walk over the slices producing the
+//! result already in bitmap form, and an update touches only the slices whose bit changed.
+//! Values are stored with their sign bit flipped so that unsigned bit order equals signed
+//! numeric order; slices that are empty or equal to the "has a value" bitmap (all values share
+//! that bit) are skipped in O(1), so only the bits that actually vary across the population cost
+//! anything. Memory is about one bit per profile per varying bit.
+//!
+//! Two walks: orderings over many profiles go bottom-up with one dense bitmap operation per
+//! varying bit ([`NumericColumn::above`]); over few candidates (a rare tag) they go top-down
+//! with O'Neil & Quass's algorithm, whose cost follows the candidates. An equality-encoded index
+//! (one bitmap per value) would answer `age BETWEEN 25 AND 34` as a union of ten bitmaps, but
+//! costs about two bytes per profile with a value (array containers), two thirds more than the
+//! seven slices of an age, while the bottom-up walk answers that range in about 1.5 ms at 10 M.
 
 use roaring::RoaringBitmap;
 
@@ -18,6 +25,11 @@ use crate::expr::CmpOp;
 
 const BITS: usize = 64;
 const SIGN: u64 = 1 << 63;
+/// See [`NumericColumn::is_sparse`].
+const CANDIDATES_PER_PASS: u64 = 200;
+/// See [`NumericColumn::dense_floor`]: the accumulator is kept above 1/8 of its containers'
+/// capacity.
+const DENSE_FLOOR: u64 = 8;
 
 fn encode(value: i64) -> u64 {
     // Flip the sign bit: i64::MIN -> 0, -1 -> 0x7fff.., 0 -> 0x8000.., i64::MAX -> u64::MAX.
@@ -147,27 +159,47 @@ impl NumericColumn {
         self.compare_within(op, constant, None)
     }
 
-    /// Like [`Self::compare`] but only looks at profiles in `within` (when given), which makes
-    /// the cost proportional to the candidates rather than to the population: an `AND` of a
-    /// rare tag and a numeric range only walks the slices for the tag's members.
+    /// Like [`Self::compare`] but only looks at profiles in `within` (when given).
+    ///
+    /// Few candidates (a rare tag) are walked through the slices with O'Neil & Quass's
+    /// most-significant-bit-first algorithm, whose cost follows the candidates; many candidates
+    /// use [`Self::above`], whose cost follows the population and the number of varying bits.
     pub fn compare_within(
         &self,
         op: CmpOp,
         constant: i64,
         within: Option<&RoaringBitmap>,
     ) -> RoaringBitmap {
-        // Only the accumulators the operator needs are maintained (a third fewer bitmap
-        // operations for one-sided comparisons).
-        let need_lt = matches!(op, CmpOp::Ne | CmpOp::Lt | CmpOp::Le);
-        let need_gt = matches!(op, CmpOp::Ne | CmpOp::Gt | CmpOp::Ge);
-        let (lt, eq, gt) = self.split(encode(constant), within, need_lt, need_gt);
-        match op {
-            CmpOp::Eq => eq,
-            CmpOp::Ne => lt | gt,
-            CmpOp::Lt => lt,
-            CmpOp::Le => lt | eq,
-            CmpOp::Gt => gt,
-            CmpOp::Ge => gt | eq,
+        self.compare_by(op, constant, within, self.is_sparse(within))
+    }
+
+    /// [`Self::compare_within`] with the walk chosen by the caller: top-down over the
+    /// candidates when `sparse`, bottom-up over everybody otherwise.
+    fn compare_by(
+        &self,
+        op: CmpOp,
+        constant: i64,
+        within: Option<&RoaringBitmap>,
+        sparse: bool,
+    ) -> RoaringBitmap {
+        let constant = encode(constant);
+        // Every ordering is `value > c` or `value >= c`, or the complement of one.
+        let (strict, inside) = match op {
+            CmpOp::Eq => return self.equal(constant, self.base(within)),
+            CmpOp::Ne => {
+                let base = self.base(within);
+                let eq = self.equal(constant, base.clone());
+                return base - eq;
+            }
+            CmpOp::Gt => (true, true),
+            CmpOp::Ge => (false, true),
+            CmpOp::Lt => (false, false),
+            CmpOp::Le => (true, false),
+        };
+        if sparse {
+            self.above_among(constant, strict, inside, self.base(within))
+        } else {
+            self.resolve(self.above(constant, strict), inside, within)
         }
     }
 
@@ -183,41 +215,168 @@ impl NumericColumn {
         high: i64,
         within: Option<&RoaringBitmap>,
     ) -> RoaringBitmap {
+        self.between_by(low, high, within, self.is_sparse(within))
+    }
+
+    /// [`Self::between_within`] with the walk chosen by the caller (see [`Self::compare_by`]).
+    fn between_by(
+        &self,
+        low: i64,
+        high: i64,
+        within: Option<&RoaringBitmap>,
+        sparse: bool,
+    ) -> RoaringBitmap {
         if low > high {
             return RoaringBitmap::new();
         }
-        let mut result = self.compare_within(CmpOp::Ge, low, within);
-        if !result.is_empty() {
-            let above = self.compare_within(CmpOp::Gt, high, Some(&result));
-            result -= above;
+        let (low, high) = (encode(low), encode(high));
+        if sparse {
+            let mut result = self.above_among(low, false, true, self.base(within));
+            if !result.is_empty() {
+                result -= self.above_among(high, true, true, result.clone());
+            }
+            return result;
+        }
+        // value >= low and not value > high, combining the forms the two walks ended in.
+        let from = self.above(low, false);
+        let beyond = self.above(high, true);
+        let mut result = match (from.complement, beyond.complement) {
+            (false, false) => from.bits - beyond.bits,
+            (false, true) => from.bits & beyond.bits,
+            (true, true) => beyond.bits - from.bits,
+            (true, false) => &self.set - &(from.bits | beyond.bits),
+        };
+        if let Some(within) = within {
+            result &= within;
         }
         result
     }
 
-    /// O'Neil & Quass: walk the bits from the most significant down, keeping the profiles still
-    /// equal to the constant on the bits seen so far, and moving the others to "less" or
-    /// "greater" the moment they first differ.
+    /// The profiles with a value, restricted to `within` when given.
+    fn base(&self, within: Option<&RoaringBitmap>) -> RoaringBitmap {
+        match within {
+            Some(within) => &self.set & within,
+            None => self.set.clone(),
+        }
+    }
+
+    /// Whether `within` holds few enough candidates for the top-down walk of [`Self::split`].
+    ///
+    /// That walk costs in proportion to the candidates (it keeps them in array containers);
+    /// [`Self::above`] costs one pass over the column's containers per varying bit. Measured at
+    /// 10 M profiles (7 varying bits for an age, 21 for a spend), the two meet at about
+    /// [`CANDIDATES_PER_PASS`] candidates per container and varying bit.
+    fn is_sparse(&self, within: Option<&RoaringBitmap>) -> bool {
+        within.is_some_and(|within| {
+            let total = self.set.len();
+            let varying = self
+                .slices
+                .iter()
+                .filter(|s| !s.is_empty() && s.len() != total)
+                .count();
+            let containers = self.set.statistics().n_containers;
+            within.len() < CANDIDATES_PER_PASS * varying as u64 * u64::from(containers)
+        })
+    }
+
+    /// Among `base`, the profiles whose value is `> constant` (`>=` unless `strict`) when
+    /// `inside`, or the others when not, by the top-down walk of [`Self::split`].
+    fn above_among(
+        &self,
+        constant: u64,
+        strict: bool,
+        inside: bool,
+        base: RoaringBitmap,
+    ) -> RoaringBitmap {
+        let (lt, eq, gt) = self.split(constant, base, !inside, inside);
+        match (inside, strict) {
+            (true, true) => gt,
+            (true, false) => gt | eq,
+            (false, true) => lt | eq,
+            (false, false) => lt,
+        }
+    }
+
+    /// Among `within` (or all profiles with a value), those in `tally` when `inside`, or the
+    /// others when not.
+    fn resolve(&self, tally: Tally, inside: bool, within: Option<&RoaringBitmap>) -> RoaringBitmap {
+        if inside != tally.complement {
+            return match within {
+                Some(within) => tally.bits & within,
+                None => tally.bits,
+            };
+        }
+        let mut result = self.base(within);
+        result -= tally.bits;
+        result
+    }
+
+    /// Profiles with a value `>= constant` (`> constant` when `strict`), walking the slices from
+    /// the least significant bit up with one bitmap operation per varying bit (O'Neil & Quass's
+    /// top-down walk needs two, and shrinks its "equal so far" bitmap through sizes where roaring
+    /// converts containers element by element). After bit `i` the accumulator holds the profiles
+    /// whose low `i + 1` bits compare `>=` (`>`) to the constant's: where the constant has bit
+    /// `i`, a profile must have it too and compare on the lower bits (AND); where it does not,
+    /// having the bit is enough (OR).
+    fn above(&self, constant: u64, strict: bool) -> Tally {
+        let total = self.set.len();
+        // Until the first bit where the constant differs from the starting answer (all for >=,
+        // none for >), the answer does not change.
+        let (mut acc, first) = if strict {
+            (Tally::none(), constant.trailing_ones())
+        } else {
+            (Tally::all(), constant.trailing_zeros())
+        };
+        let floor = self.dense_floor();
+        for (bit, slice) in self.slices.iter().enumerate().skip(first as usize) {
+            let len = slice.len();
+            if constant & (1 << bit) != 0 {
+                if len == 0 {
+                    acc = Tally::none();
+                } else if len != total {
+                    acc.and(slice, &self.set);
+                }
+            } else if len == total {
+                acc = Tally::all();
+            } else if len != 0 {
+                acc.or(slice);
+            }
+            acc.balance(&self.set, floor);
+        }
+        acc
+    }
+
+    /// The size under which [`Self::above`] flips its accumulator to the other form. Keeping it
+    /// dense matters because roaring turns a bitmap container whose cardinality falls to 4096
+    /// (1/16 of 65536) into an array one element at a time, and back again when it grows, which
+    /// costs far more than the dense operations themselves.
+    fn dense_floor(&self) -> u64 {
+        let capacity = u64::from(self.set.statistics().n_containers) * 65536;
+        (capacity / DENSE_FLOOR).min(self.set.len() / 2)
+    }
+
+    /// Profiles in `base` whose value equals `constant`.
+    fn equal(&self, constant: u64, base: RoaringBitmap) -> RoaringBitmap {
+        self.split(constant, base, false, false).1
+    }
+
+    /// O'Neil & Quass: walk the bits from the most significant down, keeping the profiles of
+    /// `eq` still equal to the constant on the bits seen so far, and moving the others to "less"
+    /// or "greater" the moment they first differ. Only the accumulators asked for are kept.
     fn split(
         &self,
         constant: u64,
-        within: Option<&RoaringBitmap>,
+        mut eq: RoaringBitmap,
         need_lt: bool,
         need_gt: bool,
     ) -> (RoaringBitmap, RoaringBitmap, RoaringBitmap) {
         let total = self.set.len();
         let mut lt = RoaringBitmap::new();
         let mut gt = RoaringBitmap::new();
-        let mut eq = match within {
-            Some(within) => &self.set & within,
-            None => self.set.clone(),
-        };
-        for bit in (0..BITS).rev() {
+        for (bit, slice) in self.slices.iter().enumerate().rev() {
             if eq.is_empty() {
                 break;
             }
-            let Some(slice) = self.slices.get(bit) else {
-                continue;
-            };
             let constant_has_bit = constant & (1 << bit) != 0;
             let slice_len = slice.len();
             if constant_has_bit {
@@ -289,8 +448,72 @@ impl NumericColumn {
     }
 }
 
+/// A set of profiles with a value, held as itself or (when `complement`) as the profiles with a
+/// value that are not in it, whichever is denser (see [`NumericColumn::above`]).
+struct Tally {
+    bits: RoaringBitmap,
+    complement: bool,
+}
+
+impl Tally {
+    fn none() -> Self {
+        Self {
+            bits: RoaringBitmap::new(),
+            complement: false,
+        }
+    }
+
+    fn all() -> Self {
+        Self {
+            bits: RoaringBitmap::new(),
+            complement: true,
+        }
+    }
+
+    /// Intersects with `slice` (a subset of `set`).
+    fn and(&mut self, slice: &RoaringBitmap, set: &RoaringBitmap) {
+        match (self.complement, self.bits.is_empty()) {
+            (true, true) => *self = Self::from(slice.clone()),
+            (true, false) => self.bits |= set - slice,
+            (false, _) => self.bits &= slice,
+        }
+    }
+
+    /// Unites with `slice`.
+    fn or(&mut self, slice: &RoaringBitmap) {
+        match (self.complement, self.bits.is_empty()) {
+            (true, _) => self.bits -= slice,
+            (false, true) => self.bits.clone_from(slice),
+            (false, false) => self.bits |= slice,
+        }
+    }
+
+    /// Flips to the other form when this one has fallen below `floor` profiles.
+    fn balance(&mut self, set: &RoaringBitmap, floor: u64) {
+        if !self.bits.is_empty() && self.bits.len() < floor {
+            self.bits = set - &self.bits;
+            self.complement = !self.complement;
+        }
+    }
+}
+
+impl From<RoaringBitmap> for Tally {
+    fn from(bits: RoaringBitmap) -> Self {
+        Self {
+            bits,
+            complement: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::collection::vec;
+    use proptest::option;
+    use proptest::prelude::*;
+
     use super::*;
 
     const VALUES: [i64; 9] = [
@@ -338,14 +561,7 @@ mod tests {
         }
         for column in [&bulk, &incremental] {
             for c in VALUES.iter().copied().chain([2, -2, 499_999]) {
-                for op in [
-                    CmpOp::Eq,
-                    CmpOp::Ne,
-                    CmpOp::Lt,
-                    CmpOp::Le,
-                    CmpOp::Gt,
-                    CmpOp::Ge,
-                ] {
+                for op in CmpOp::ALL {
                     assert_eq!(column.compare(op, c), naive(&pairs, op, c), "{op:?} {c}");
                 }
             }
@@ -371,14 +587,7 @@ mod tests {
         let column = NumericColumn::from_pairs((0..5000).map(|o| (o, i64::from(o % 97) - 40)));
         let within: RoaringBitmap = (0..6000).filter(|o| o % 5 == 1).collect();
         for c in [-41, -40, 0, 13, 56, 57] {
-            for op in [
-                CmpOp::Eq,
-                CmpOp::Ne,
-                CmpOp::Lt,
-                CmpOp::Le,
-                CmpOp::Gt,
-                CmpOp::Ge,
-            ] {
+            for op in CmpOp::ALL {
                 assert_eq!(
                     column.compare_within(op, c, Some(&within)),
                     column.compare(op, c) & &within,
@@ -414,5 +623,170 @@ mod tests {
                 .collect::<Vec<_>>(),
             [2]
         );
+    }
+
+    /// Checks every operator at each constant, and the range between each pair of constants,
+    /// through both walks, over everybody and within each of `withins`, against a scan of
+    /// `values` (the column's content).
+    fn check_both_walks(
+        column: &NumericColumn,
+        values: &BTreeMap<u32, i64>,
+        constants: &[i64],
+        withins: &[RoaringBitmap],
+    ) {
+        let scan = |keep: &dyn Fn(i64) -> bool| -> RoaringBitmap {
+            values
+                .iter()
+                .filter(|(_, v)| keep(**v))
+                .map(|(o, _)| *o)
+                .collect()
+        };
+        for sparse in [false, true] {
+            for &c in constants {
+                for op in CmpOp::ALL {
+                    let expected = scan(&|v| op.holds(&v, &c));
+                    let got = column.compare_by(op, c, None, sparse);
+                    assert_eq!(got, expected, "{op:?} {c} sparse {sparse}");
+                    for within in withins {
+                        let got = column.compare_by(op, c, Some(within), sparse);
+                        assert_eq!(
+                            got,
+                            &expected & within,
+                            "{op:?} {c} within, sparse {sparse}"
+                        );
+                    }
+                }
+                for &high in constants {
+                    let expected = scan(&|v| c <= v && v <= high);
+                    let got = column.between_by(c, high, None, sparse);
+                    assert_eq!(got, expected, "{c}..={high} sparse {sparse}");
+                    for within in withins {
+                        let got = column.between_by(c, high, Some(within), sparse);
+                        assert_eq!(
+                            got,
+                            &expected & within,
+                            "{c}..={high} within, sparse {sparse}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A seeded xorshift, enough to spread values and candidates over a few containers.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn both_walks_agree_with_a_scan_over_dense_containers() {
+        // Four containers' worth of profiles, 70 % with a value, so that the slices, the
+        // candidates and the accumulators are bitmap containers and the bottom-up walk flips
+        // between its two forms, as at production scale.
+        let mut rng = 0x2545_f491_4f6c_dd1d;
+        let mut ages = BTreeMap::new();
+        let mut spends = BTreeMap::new();
+        for o in 0..4 * 65_536 {
+            if xorshift(&mut rng) % 10 < 7 {
+                ages.insert(o, 18 + (xorshift(&mut rng) % 53) as i64);
+                let u = (xorshift(&mut rng) % 1000) as i64;
+                spends.insert(o, u * u * u / 500 - 5);
+            }
+        }
+        let dense: RoaringBitmap = (0..4 * 65_536).filter(|o| o % 5 != 0).collect();
+        let sparse: RoaringBitmap = (0..4 * 65_536)
+            .filter(|_| xorshift(&mut rng) % 100 == 0)
+            .collect();
+        let withins = [dense, sparse];
+        let age = NumericColumn::from_pairs(ages.iter().map(|(o, v)| (*o, *v)));
+        check_both_walks(
+            &age,
+            &ages,
+            &[i64::MIN, 17, 18, 25, 30, 34, 64, 70, 71, i64::MAX],
+            &withins,
+        );
+        let spend = NumericColumn::from_pairs(spends.iter().map(|(o, v)| (*o, *v)));
+        check_both_walks(
+            &spend,
+            &spends,
+            &[-6, -5, 0, 99_999, 500_000, 1_996_002],
+            &withins,
+        );
+    }
+
+    #[test]
+    fn the_bottom_up_walk_keeps_its_accumulator_dense() {
+        let mut rng = 7;
+        let column = NumericColumn::from_pairs(
+            (0..4 * 65_536).map(|o| (o, 18 + (xorshift(&mut rng) % 53) as i64)),
+        );
+        let floor = column.dense_floor();
+        assert!(floor > 0);
+        let mut flipped = false;
+        for c in 10..80 {
+            for strict in [false, true] {
+                let tally = column.above(encode(c), strict);
+                // Whatever its form, the accumulator is empty or at least the floor.
+                assert!(
+                    tally.bits.is_empty() || tally.bits.len() >= floor,
+                    "{c} {strict}"
+                );
+                flipped |= tally.complement && !tally.bits.is_empty();
+                let expected = column.compare(if strict { CmpOp::Gt } else { CmpOp::Ge }, c);
+                assert_eq!(column.resolve(tally, true, None), expected, "{c} {strict}");
+            }
+        }
+        assert!(flipped, "no walk ended in the complement form");
+    }
+
+    fn value() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            6 => -6i64..6,
+            2 => -1000i64..1000,
+            1 => Just(i64::MIN),
+            1 => Just(i64::MIN + 1),
+            1 => Just(i64::MAX),
+            1 => Just(i64::MAX - 1),
+            2 => any::<i64>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn both_walks_agree_with_a_scan_after_single_profile_updates(
+            updates in vec((0u32..70_000, option::weighted(0.85, value())), 0..120),
+            within in vec(0u32..70_000, 0..60),
+            constants in vec(value(), 1..4),
+        ) {
+            let mut column = NumericColumn::new();
+            let mut values = BTreeMap::new();
+            for (ordinal, value) in updates {
+                match value {
+                    Some(v) => {
+                        column.set(ordinal, v);
+                        values.insert(ordinal, v);
+                    }
+                    None => {
+                        prop_assert_eq!(column.clear(ordinal), values.remove(&ordinal).is_some());
+                    }
+                }
+            }
+            let bulk = NumericColumn::from_pairs(values.iter().map(|(o, v)| (*o, *v)));
+            // Candidates are mostly ordinals with a value, plus a few without.
+            let within: RoaringBitmap = values
+                .keys()
+                .copied()
+                .step_by(2)
+                .chain(within)
+                .collect();
+            let withins = [within];
+            check_both_walks(&column, &values, &constants, &withins);
+            check_both_walks(&bulk, &values, &constants, &withins);
+        }
     }
 }

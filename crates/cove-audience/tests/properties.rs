@@ -160,14 +160,7 @@ fn number() -> impl Strategy<Value = i64> {
 }
 
 fn op() -> impl Strategy<Value = CmpOp> {
-    prop::sample::select(vec![
-        CmpOp::Eq,
-        CmpOp::Ne,
-        CmpOp::Lt,
-        CmpOp::Le,
-        CmpOp::Gt,
-        CmpOp::Ge,
-    ])
+    prop::sample::select(CmpOp::ALL.to_vec())
 }
 
 fn update() -> impl Strategy<Value = Update> {
