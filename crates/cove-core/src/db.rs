@@ -192,6 +192,42 @@ pub(crate) fn bind_error(e: sqlx::error::BoxDynError) -> Error {
     Error::Internal(anyhow::anyhow!("cannot bind a value: {e}"))
 }
 
+// Statements whose SQL holds a list of values (`IN ($2, $3, …)`) are built
+// per list length. On PostgreSQL they run unprepared, planned with their
+// values: after five runs a prepared statement may switch to a generic plan,
+// and one chosen while a table was small scans it whole once it has grown.
+// SQLite plans alike either way and gains from its statement cache.
+
+/// A statement with a list of values; see above.
+pub(crate) fn list_query(
+    backend: Backend,
+    sql: &str,
+) -> sqlx::query::Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).persistent(backend == Backend::Sqlite)
+}
+
+/// [`list_query`] returning one column.
+pub(crate) fn list_query_scalar<O>(
+    backend: Backend,
+    sql: &str,
+) -> sqlx::query::QueryScalar<'_, Any, O, AnyArguments<'_>>
+where
+    (O,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    sqlx::query_scalar(sql).persistent(backend == Backend::Sqlite)
+}
+
+/// [`list_query`] returning rows of `O`.
+pub(crate) fn list_query_as<O>(
+    backend: Backend,
+    sql: &str,
+) -> sqlx::query::QueryAs<'_, Any, O, AnyArguments<'_>>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    sqlx::query_as(sql).persistent(backend == Backend::Sqlite)
+}
+
 /// PostgreSQL gets numbered placeholders; SQLite anonymous ones, which it
 /// binds in order without looking names up (much faster in long statements).
 /// `$from, $from+1, …` for `n` values: a list for `IN (…)` that both

@@ -9,7 +9,7 @@
 use super::tags::rule::{self, event_scan, Param, PropertyFilter, ScanValue};
 use crate::audit::{self, Actor};
 use crate::clock::{self, Micros, DAY};
-use crate::db::{new_id, Backend, Conn, Db};
+use crate::db::{backend_of, list_query_as, new_id, numbered, Backend, Conn, Db};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobCtx, NewJob};
 use serde::{Deserialize, Serialize};
@@ -390,12 +390,11 @@ pub async fn recompute(conn: &mut Conn, backend: Backend, id: &str, now: Micros)
         .cloned()
         .collect();
     for chunk in missing.chunks(500) {
-        let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT id, computed FROM profiles WHERE id IN ({})",
-            params.join(", ")
+            numbered(1, chunk.len())
         );
-        let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+        let mut q = list_query_as::<(String, String)>(backend_of(conn), &sql);
         for p in chunk {
             q = q.bind(p);
         }

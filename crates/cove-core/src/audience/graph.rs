@@ -13,19 +13,14 @@
 use super::identity::{IdType, Identifier};
 use super::resolve::{merge_traits, plan, Match, Origin, ProfileFacts, Target};
 use crate::clock::Micros;
-use crate::db::{new_id, numbered, Backend, Conn, Multi};
+use crate::db::{list_query, new_id, numbered, Backend, Conn, Multi};
 use crate::error::Result;
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 
 /// Rows per multi-row statement: well under both databases' bind limits.
-///
-/// On PostgreSQL the lookups by lists of keys are sent unprepared: it would
-/// otherwise settle on a generic plan for the prepared statement, and one
-/// made while the tables were small scans every row of the indexed prefix
-/// (a source's whole event log) once they have grown. SQLite plans alike
-/// either way and keeps the prepared statements.
+/// (Lookups by lists of keys go through `db::list_query`, which says why.)
 const CHUNK: usize = 500;
 
 #[derive(Debug, Clone)]
@@ -138,7 +133,7 @@ impl Graph {
                  FROM identities i JOIN profiles p ON p.id = i.profile_id WHERE {}",
                 clauses.join(" OR ")
             );
-            let mut q = sqlx::query(&sql).persistent(backend == Backend::Sqlite);
+            let mut q = list_query(backend, &sql);
             for id in chunk {
                 q = q.bind(id.key()).bind(id.value.clone());
             }
@@ -168,7 +163,7 @@ impl Graph {
                 "SELECT id, ordinal, created_at, updated_at, first_seen_at, last_seen_at, traits, merged_into \
                  FROM profiles WHERE id IN ({list}){lock}"
             );
-            let mut q = sqlx::query(&sql).persistent(self.backend == Backend::Sqlite);
+            let mut q = list_query(self.backend, &sql);
             for id in chunk {
                 q = q.bind(id.clone());
             }
@@ -195,7 +190,7 @@ impl Graph {
                 "SELECT profile_id, type, COUNT(*) FROM identities WHERE profile_id IN ({list}) \
                  GROUP BY profile_id, type"
             );
-            let mut q = sqlx::query(&sql).persistent(self.backend == Backend::Sqlite);
+            let mut q = list_query(self.backend, &sql);
             for id in chunk {
                 q = q.bind(id.clone());
             }

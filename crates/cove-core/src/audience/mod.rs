@@ -25,7 +25,9 @@ pub use identity::{IdType, Identifier};
 pub use message::{CallType, Message};
 pub use sources::{Source, SourceKind};
 
-use crate::db::{backend_of, is_retryable, new_id, numbered, Backend, Conn, Db, Multi};
+use crate::db::{
+    backend_of, is_retryable, list_query_scalar, new_id, numbered, Backend, Conn, Db, Multi,
+};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -179,8 +181,8 @@ const GRAPH_LOCK: i64 = 0x636f_7665_6772_6170;
 
 /// Locks the whole identity graph for the rest of the transaction on
 /// PostgreSQL: no other resolver runs beside it, and later identifier locks
-/// in the same transaction are skipped. For work that names very many
-/// people at once, e.g. a member import.
+/// in the same transaction are skipped. For work that names more people at
+/// once than the lock table holds identifier locks for.
 pub async fn lock_graph(conn: &mut Conn, backend: Backend) -> Result<()> {
     if backend != Backend::Postgres {
         return Ok(());
@@ -237,10 +239,7 @@ async fn stored_message_ids(
             "SELECT message_id FROM raw_events WHERE source_id = $1 AND message_id IN ({})",
             numbered(2, chunk.len())
         );
-        // Unprepared on PostgreSQL, planned with the values (see graph::CHUNK).
-        let mut q = sqlx::query_scalar::<_, String>(&sql)
-            .persistent(backend_of(conn) == Backend::Sqlite)
-            .bind(source_id);
+        let mut q = list_query_scalar::<String>(backend_of(conn), &sql).bind(source_id);
         for m in chunk {
             q = q.bind(&m.message_id);
         }

@@ -6,7 +6,7 @@
 use super::products::{check_code, skus};
 use crate::audit::{self, Actor};
 use crate::clock::{self, Micros};
-use crate::db::{backend_of, new_id, Backend, Conn};
+use crate::db::{backend_of, list_query_as, new_id, numbered, Backend, Conn};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -233,13 +233,12 @@ pub async fn low_stock(conn: &mut Conn, threshold: i64) -> Result<Vec<(String, S
 pub async fn sellable_online(conn: &mut Conn, sku_ids: &[String]) -> Result<HashMap<String, i64>> {
     let mut out = HashMap::new();
     for chunk in sku_ids.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT k.sku_id, CAST(SUM(k.on_hand - k.reserved) AS BIGINT) FROM stock_levels k \
              JOIN stock_locations l ON l.id = k.location_id WHERE l.ships_online = 1 AND k.sku_id IN ({}) GROUP BY k.sku_id",
-            placeholders.join(", ")
+            numbered(1, chunk.len())
         );
-        let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+        let mut q = list_query_as::<(String, i64)>(backend_of(conn), &sql);
         for id in chunk {
             q = q.bind(id);
         }

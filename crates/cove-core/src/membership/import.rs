@@ -218,18 +218,11 @@ async fn known_cards(conn: &mut Conn, chunk: &[Checked]) -> Result<HashSet<Strin
         "SELECT value FROM identities WHERE type = 'member_card' AND value IN ({})",
         db::numbered(1, chunk.len())
     );
-    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    let mut query = db::list_query_scalar::<String>(db::backend_of(conn), &sql);
     for c in chunk {
         query = query.bind(&c.card.value);
     }
-    // Planned with its values: a generic plan for a list can scan.
-    let backend = db::backend_of(conn);
-    Ok(query
-        .persistent(backend == Backend::Sqlite)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect())
+    Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
 }
 
 /// Joins one card; true when a member was created, false when the card

@@ -12,7 +12,7 @@
 //! [`Cache::FULL_EVERY`] as the fallback for anything a watermark can miss.
 
 use crate::clock::{self, Micros};
-use crate::db::{numbered, Conn, Db};
+use crate::db::{backend_of, list_query_as, numbered, Conn, Db};
 use crate::error::Result;
 use cove_audience::{Engine, Population, RoaringBitmap};
 use serde_json::Value;
@@ -229,7 +229,8 @@ async fn reload(conn: &mut Conn, ids: &[String]) -> Result<Vec<Reloaded>> {
     let sql = format!(
         "SELECT id, ordinal, traits, computed FROM profiles WHERE merged_into IS NULL AND id IN ({list})"
     );
-    let mut q = sqlx::query_as::<_, (String, i64, String, String)>(&sql);
+    let backend = backend_of(conn);
+    let mut q = list_query_as::<(String, i64, String, String)>(backend, &sql);
     for id in ids {
         q = q.bind(id);
     }
@@ -239,7 +240,7 @@ async fn reload(conn: &mut Conn, ids: &[String]) -> Result<Vec<Reloaded>> {
          JOIN profiles p ON p.id = pt.profile_id JOIN tags t ON t.id = pt.tag_id \
          WHERE p.id IN ({list}) OR p.merged_into IN ({list})"
     );
-    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+    let mut q = list_query_as::<(String, String)>(backend, &sql);
     for id in ids {
         q = q.bind(id);
     }

@@ -15,7 +15,7 @@ pub use loader::Cache;
 use crate::audience::domain::{emit, DomainEvent};
 use crate::audit::{self, Actor};
 use crate::clock::{self, Micros};
-use crate::db::{backend_of, new_id, numbered, Conn, Db, Multi};
+use crate::db::{backend_of, list_query, list_query_as, new_id, numbered, Conn, Db, Multi};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobCtx, NewJob};
 use cove_audience::{Engine, Expr, IssueKind, Population, RoaringBitmap};
@@ -300,12 +300,13 @@ async fn ids_of(
     for chunk in all.chunks(500) {
         let list: Vec<String> = chunk.iter().map(u32::to_string).collect();
         // Integers formatted here, never client text.
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+        let sql = format!(
             "SELECT id, merged_into FROM profiles WHERE ordinal IN ({}) ORDER BY ordinal",
             list.join(", ")
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
+        );
+        let rows: Vec<(String, Option<String>)> = list_query_as(backend_of(conn), &sql)
+            .fetch_all(&mut *conn)
+            .await?;
         out.extend(rows);
     }
     Ok(out)
@@ -389,7 +390,7 @@ pub async fn recompute(
             "DELETE FROM audience_members WHERE audience_id = $1 AND profile_id IN ({})",
             numbered(2, chunk.len())
         );
-        let mut q = sqlx::query(&sql).bind(id);
+        let mut q = list_query(backend_of(conn), &sql).bind(id);
         for (profile, _) in chunk {
             q = q.bind(profile);
         }
@@ -493,13 +494,14 @@ pub async fn export_csv(db: &Db, cache: &Cache, id: &str) -> Result<String> {
     let mut conn = db.read().acquire().await?;
     for batch in cove_audience::membership::batches(&members, 500) {
         let list: Vec<String> = batch.iter().map(u32::to_string).collect();
-        let rows: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(&format!(
+        let sql = format!(
             "SELECT p.id, (SELECT MIN(i.value) FROM identities i WHERE i.profile_id = p.id AND i.type = 'user_id'), \
              p.first_seen_at, p.last_seen_at FROM profiles p WHERE p.ordinal IN ({}) ORDER BY p.ordinal",
             list.join(", ")
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
+        );
+        let rows: Vec<(String, Option<String>, i64, i64)> = list_query_as(backend_of(&conn), &sql)
+            .fetch_all(&mut *conn)
+            .await?;
         for (pid, user, first, last) in rows {
             out.write_record([
                 pid,

@@ -21,7 +21,7 @@ use super::{get_by_id, TagKind};
 use crate::audience::domain::{emit, DomainEvent};
 use crate::audience::CallType;
 use crate::clock::{self, Micros, SECOND};
-use crate::db::{numbered, Backend, Conn, Db, Multi};
+use crate::db::{backend_of, list_query_scalar, numbered, Backend, Conn, Db, Multi};
 use crate::error::Result;
 use crate::jobs::{self, JobCtx, NewJob};
 use serde_json::json;
@@ -246,7 +246,7 @@ async fn delete_rule_members(
             "DELETE FROM profile_tags WHERE tag_id = $1 AND origin = 'rule' AND profile_id IN ({list}) \
              RETURNING profile_id"
         );
-        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(tag_id);
+        let mut q = list_query_scalar::<String>(backend_of(conn), &sql).bind(tag_id);
         for p in chunk {
             q = q.bind(*p);
         }
