@@ -119,14 +119,25 @@ impl Graph {
             .iter()
             .map(|id| ((id.key(), id.value.as_str()), *id))
             .collect();
+        // Sorted by type first, so each type's identifiers are adjacent.
         for chunk in wanted.chunks(CHUNK) {
-            let mut clauses = Vec::with_capacity(chunk.len());
-            for i in 0..chunk.len() {
+            // One `type = ? AND value IN (…)` per type: an index scan each,
+            // where an OR per identifier costs PostgreSQL a plan per arm.
+            let mut groups: Vec<(String, Vec<&Identifier>)> = Vec::new();
+            for id in chunk {
+                match groups.last_mut() {
+                    Some((key, ids)) if *key == id.key() => ids.push(id),
+                    _ => groups.push((id.key(), vec![id])),
+                }
+            }
+            let mut clauses = Vec::with_capacity(groups.len());
+            let mut next = 1;
+            for (_, ids) in &groups {
                 clauses.push(format!(
-                    "(i.type = ${} AND i.value = ${})",
-                    2 * i + 1,
-                    2 * i + 2
+                    "(i.type = ${next} AND i.value IN ({}))",
+                    numbered(next + 1, ids.len())
                 ));
+                next += ids.len() + 1;
             }
             let sql = format!(
                 "SELECT i.type, i.value, COALESCE(p.merged_into, p.id) \
@@ -134,8 +145,11 @@ impl Graph {
                 clauses.join(" OR ")
             );
             let mut q = list_query(backend, &sql);
-            for id in chunk {
-                q = q.bind(id.key()).bind(id.value.clone());
+            for (key, ids) in &groups {
+                q = q.bind(key.clone());
+                for id in ids {
+                    q = q.bind(id.value.clone());
+                }
             }
             for row in q.fetch_all(&mut *conn).await? {
                 let (t, v, p): (String, String, String) =
