@@ -164,3 +164,39 @@ test("a customer joins, buys, waits out the return window, redeems a coupon; sto
   assert.equal(await number(page, "#points"), welcome + earnedOnline - price);
   await context.close();
 });
+
+test("staff import offline members from a CSV file in the console; the same file again changes nothing", async () => {
+  const { base, demo } = cove;
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, base, signInFor(demo, "admin"));
+  await page.goto(`${base}/admin/membership`);
+  const upload = async (csv) => {
+    await page.setInputFiles("#members-file", { name: "members.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.evaluate(() => document.querySelector("#import-members .form-msg")?.remove());
+    await page.click("#import-members button[type=submit]");
+    await page.waitForSelector("#import-members .form-msg");
+    return {
+      ok: await page.evaluate(() => document.querySelector("#import-members .form-msg").classList.contains("alert-ok")),
+      text: await page.textContent("#import-members .form-msg"),
+    };
+  };
+  const csv = "card_no,name,phone,tier,points\nAURCSV0001,林一,13652430001,gold,300\nAURCSV0002,林二,13652430002,,50\n";
+  const first = await upload(csv);
+  assert.ok(first.ok, first.text);
+  assert.match(first.text, /created 2 · linked 0 · unchanged 0/);
+  await page.screenshot({ path: path.join(shots, "console-member-import.png"), fullPage: true });
+  const again = await upload(csv);
+  assert.ok(again.ok, again.text);
+  assert.match(again.text, /created 0 · linked 0 · unchanged 2/);
+  const bad = await upload("card_no,name,phone\nAURCSV0003,林三,12345\n");
+  assert.ok(!bad.ok, "a bad file is refused");
+  assert.match(bad.text, /#2 invalid_phone/, "the refusal names the line and the problem");
+
+  await page.fill("#member-search input[name=q]", "AURCSV0001");
+  await Promise.all([page.waitForSelector("#member-results"), page.click("#member-search button[type=submit]")]);
+  const row = await page.textContent("#member-results tbody tr");
+  assert.match(row, /林一/);
+  assert.match(row, /gold/);
+  await context.close();
+});

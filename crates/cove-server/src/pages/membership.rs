@@ -55,6 +55,8 @@ pub struct MemberLabels {
     pub devices: &'static str,
     pub none: &'static str,
     pub till: &'static str,
+    pub import: &'static str,
+    pub import_hint: &'static str,
 }
 
 const ZH: MemberLabels = MemberLabels {
@@ -93,6 +95,8 @@ const ZH: MemberLabels = MemberLabels {
     devices: "设备",
     none: "暂无",
     till: "门店收银台",
+    import: "导入线下会员 (CSV)",
+    import_hint: "每行先校验，任何一行有误则不导入；同一文件再次导入不会重复发放积分。",
 };
 
 const EN: MemberLabels = MemberLabels {
@@ -131,6 +135,8 @@ const EN: MemberLabels = MemberLabels {
     devices: "Devices",
     none: "None",
     till: "Store till",
+    import: "Import offline members (CSV)",
+    import_hint: "Every row is checked first: with any error nothing is imported. Importing the same file again grants nothing twice.",
 };
 
 fn labels(lang: Lang) -> &'static MemberLabels {

@@ -272,6 +272,7 @@ async fn the_till_is_for_those_who_record_purchases() {
     let manager = app.user("membership_manager", None).await;
     let index = page_text(&manager.client, app.url("/admin/membership")).await;
     assert!(index.contains("id=\"to-till\""));
+    assert!(index.contains("id=\"import-members\""));
     let till = page_text(&manager.client, app.url("/admin/membership/till")).await;
     assert!(till.contains("id=\"till-scan\"") && till.contains("id=\"till-purchase\""));
     assert!(
@@ -288,5 +289,9 @@ async fn the_till_is_for_those_who_record_purchases() {
     let analyst = app.user("data_analyst", None).await;
     let index = page_text(&analyst.client, app.url("/admin/membership")).await;
     assert!(!index.contains("id=\"to-till\""));
+    assert!(
+        !index.contains("id=\"import-members\""),
+        "nor to import members"
+    );
     assert_eq!(analyst.get("/admin/membership/till").await.status(), 403);
 }
