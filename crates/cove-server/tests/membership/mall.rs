@@ -437,3 +437,81 @@ async fn a_mall_coupon_is_a_real_coupon_checkout_applies() {
     assert_eq!(error_code(none, 409).await, "sold_out");
     assert!(coupons_of(&rich).await.is_empty());
 }
+
+/// 100 redemptions race against a balance that covers exactly 10: ten win,
+/// ninety are refused for want of points, and the balance ends at what was
+/// left over. Then one redemption retried 20 times at once spends once.
+#[tokio::test]
+async fn a_hundred_racing_redemptions_spend_a_balance_of_ten_exactly_and_a_retried_key_spends_once()
+{
+    let (app, _db) = TestApp::spawn().await;
+    let manager = app.user("membership_manager", None).await;
+    let item: Value = manager
+        .post("/api/v1/mall/items", json!({ "kind": "product", "name_zh": "鼠标垫", "name_en": "Mouse pad", "points": 1000 }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(item["id"].is_string(), "{item}");
+    let (customer, _) = member_with_points(&app, "13652417001", 10_000).await;
+    let before = available_points(&customer).await;
+    assert!(
+        (10_000..11_000).contains(&before),
+        "the seed and the welcome points cover ten: {before}"
+    );
+    let customer = std::sync::Arc::new(customer);
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (customer, item) = (customer.clone(), item.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = redeem(&customer, &item, &format!("race-{i}")).await;
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, body["code"].as_str().unwrap_or_default().to_owned())
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (200, _) => won += 1,
+            (409, code) => assert_eq!(code, "insufficient_points"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 10);
+    assert_eq!(available_points(&customer).await, before - 10_000);
+    assert_eq!(
+        count(app.db(), "SELECT COUNT(*) FROM mall_redemptions").await,
+        10
+    );
+
+    let (retrier, member) = member_with_points(&app, "13652417002", 5_000).await;
+    let before = available_points(&retrier).await;
+    let retrier = std::sync::Arc::new(retrier);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (retrier, item) = (retrier.clone(), item.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = redeem(&retrier, &item, "the-one").await;
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            body["id"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every retry answers with the one redemption");
+    assert_eq!(available_points(&retrier).await, before - 1000);
+    assert_eq!(
+        count(
+            app.db(),
+            &format!("SELECT COUNT(*) FROM mall_redemptions WHERE member_id = '{member}'")
+        )
+        .await,
+        1
+    );
+}
