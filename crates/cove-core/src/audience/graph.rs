@@ -433,17 +433,24 @@ impl Graph {
             )
             .await?;
         }
-        // Rows this request did not load that pointed at a stored loser.
+        // Rows this request did not load that pointed at a stored loser go to
+        // where the loser ends: its survivor may have been merged in turn by
+        // a later event of this request.
         for m in self.merges.iter().filter(|m| m.loser_was_stored) {
+            let survivor = self
+                .profiles
+                .get(&m.loser)
+                .and_then(|p| p.merged_into.as_ref())
+                .unwrap_or(&m.survivor);
             sqlx::query("UPDATE identities SET profile_id = $1 WHERE profile_id = $2")
-                .bind(&m.survivor)
+                .bind(survivor)
                 .bind(&m.loser)
                 .execute(&mut *conn)
                 .await?;
             sqlx::query(
                 "UPDATE profiles SET merged_into = $1, updated_at = $2 WHERE merged_into = $3",
             )
-            .bind(&m.survivor)
+            .bind(survivor)
             .bind(m.at)
             .bind(&m.loser)
             .execute(&mut *conn)

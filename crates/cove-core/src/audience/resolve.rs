@@ -10,9 +10,9 @@
 //!    No match → a new profile holding them. One profile → new identifiers are
 //!    attached to it. Several profiles → they are merged into one, **unless
 //!    two or more of them hold a registered identity** (user_id, phone,
-//!    unionid, member card): then nothing is merged, a conflict is recorded
-//!    for each other registered profile, and the event goes to the profile of
-//!    its highest-priority identifier.
+//!    unionid, member card): then nothing is merged, the event goes to the
+//!    registered profile of its highest-priority identifier, and a conflict
+//!    is recorded for each other registered profile.
 //! 2. Limits: if the result would give one profile more identifiers of a type
 //!    than [`IdType::limit`] allows, the event's lowest-priority identifier is
 //!    demoted (neither matched nor attached) and matching is retried. This is
@@ -93,11 +93,10 @@ pub fn plan(incoming: &[Match], facts: &HashMap<String, ProfileFacts>) -> Plan {
             .filter(|p| is_registered(p))
             .collect();
         let conflict_mode = registered.len() >= 2;
-        let target = if conflict_mode {
-            profiles.first().copied()
-        } else {
-            registered.first().or(profiles.first()).copied()
-        };
+        // A registered profile when there is one, so that a conflict always
+        // ties two registered profiles (an event may reach them through
+        // weaker identifiers than the one naming an unregistered profile).
+        let target = registered.first().or(profiles.first()).copied();
         let joined: Vec<&str> = if conflict_mode {
             target.into_iter().collect()
         } else {
@@ -393,6 +392,32 @@ mod tests {
         assert!(p.merge.is_empty());
         assert_eq!(p.conflicts.len(), 1);
         assert_eq!(p.conflicts[0].0, "P1");
+    }
+
+    #[test]
+    fn a_conflict_ties_two_registered_profiles_even_below_an_unregistered_one() {
+        // The openid outranks the email and the anonymous id, but its profile
+        // holds no registered identity: the event goes to the registered
+        // profile of the email, and the conflict is between the two people.
+        let f = facts(&[
+            ("O", &[("openid:wx", 1), ("anonymous_id", 1)]),
+            ("U", &[("user_id", 1), ("email", 1)]),
+            ("C", &[("member_card", 1), ("anonymous_id", 1)]),
+        ]);
+        let p = plan(
+            &[
+                m(IdType::OpenId("wx".into()), "o1", Some("O")),
+                m(IdType::Email, "a@b.cn", Some("U")),
+                m(IdType::AnonymousId, "a1", Some("C")),
+            ],
+            &f,
+        );
+        assert_eq!(p.target, Target::Existing("U".into()));
+        assert!(p.merge.is_empty());
+        assert_eq!(
+            p.conflicts,
+            vec![("C".to_owned(), id(IdType::AnonymousId, "a1"))]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod api;
 mod batching;
 mod compat;
 mod identity;
+mod properties;
 
 use common::{Session, TestApp, TestDb};
 use reqwest::Response;
